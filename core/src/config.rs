@@ -1,0 +1,248 @@
+//! The model's configuration: every architecture the paper compares, the data
+//! normalisation and the training provenance. Stored as JSON in the model file.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the model file layout; bumped when tensor names or meanings change.
+pub const FORMAT_VERSION: u32 = 1;
+
+/// Upper bounds that keep a hostile or corrupted configuration from allocating without
+/// bound. Far above anything that runs in real time.
+pub const MAX_HIDDEN: usize = 4096;
+pub const MAX_WIDTH: usize = 4096;
+pub const MAX_LATENT: usize = 1024;
+pub const MAX_LAYERS: usize = 8;
+pub const MAX_FRAME: usize = 4096;
+pub const MAX_COMPONENTS: usize = 64;
+pub const MAX_PARAMETERS: usize = 64 << 20;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Cell {
+    Lstm,
+    Gru,
+}
+
+impl Cell {
+    /// Rows of the fused gate matrix per hidden unit (i, f, g, o or r, z, n).
+    pub fn gates(self) -> usize {
+        match self {
+            Cell::Lstm => 4,
+            Cell::Gru => 3,
+        }
+    }
+}
+
+/// Where the latent variable comes from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Latent {
+    /// VRNN: prior conditioned on h_{t-1}.
+    Conditional,
+    /// VRNN-I: prior fixed at N(0, I).
+    Independent,
+    /// RNN baselines: no latent variable at all.
+    None,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "lowercase")]
+pub enum Output {
+    Gauss,
+    /// K components whose mixture weights are shared over the frame.
+    Gmm {
+        components: usize,
+    },
+}
+
+impl Output {
+    pub fn components(self) -> usize {
+        match self {
+            Output::Gauss => 1,
+            Output::Gmm { components } => components,
+        }
+    }
+}
+
+/// A ReLU MLP: `layers` hidden layers of `width` units.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Mlp {
+    pub layers: usize,
+    pub width: usize,
+}
+
+impl Mlp {
+    pub const fn new(layers: usize, width: usize) -> Self {
+        Mlp { layers, width }
+    }
+}
+
+/// Global waveform normalisation: model space x = (raw - mean) / std.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Normalisation {
+    pub mean: f32,
+    pub std: f32,
+}
+
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Provenance {
+    /// The recordings the model was trained on (file names).
+    pub data: Vec<String>,
+    pub steps: u64,
+    /// RFC 3339 date of the last training step.
+    pub date: String,
+    pub trainer_version: String,
+    /// Validation negative ELBO per frame (normalised space), when known.
+    #[serde(default)]
+    pub validation_nelbo: Option<f64>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    pub format_version: u32,
+    pub cell: Cell,
+    pub hidden: usize,
+    pub latent: Latent,
+    /// Size of z; ignored (and 0) when `latent` is `None`.
+    pub latent_size: usize,
+    pub output: Output,
+    pub phi_x: Mlp,
+    pub phi_z: Mlp,
+    pub prior: Mlp,
+    pub encoder: Mlp,
+    pub decoder: Mlp,
+    pub frame_size: usize,
+    pub sample_rate: u32,
+    pub normalisation: Normalisation,
+    #[serde(default)]
+    pub provenance: Provenance,
+}
+
+impl Default for ModelConfig {
+    /// The paper's speech configuration, scaled to a real-time instrument.
+    fn default() -> Self {
+        let mlp = Mlp::new(2, 256);
+        ModelConfig {
+            format_version: FORMAT_VERSION,
+            cell: Cell::Lstm,
+            hidden: 256,
+            latent: Latent::Conditional,
+            latent_size: 64,
+            output: Output::Gauss,
+            phi_x: mlp,
+            phi_z: mlp,
+            prior: mlp,
+            encoder: mlp,
+            decoder: mlp,
+            frame_size: 200,
+            sample_rate: 16_000,
+            normalisation: Normalisation { mean: 0.0, std: 1.0 },
+            provenance: Provenance::default(),
+        }
+    }
+}
+
+impl ModelConfig {
+    pub fn has_latent(&self) -> bool {
+        self.latent != Latent::None
+    }
+
+    pub fn z_size(&self) -> usize {
+        if self.has_latent() {
+            self.latent_size
+        } else {
+            0
+        }
+    }
+
+    /// Width of phi_z's output (0 without a latent).
+    pub fn phi_z_out(&self) -> usize {
+        if self.has_latent() {
+            self.phi_z.width
+        } else {
+            0
+        }
+    }
+
+    /// Input size of the recurrent cell: [phi_x(x), phi_z(z)].
+    pub fn rnn_input(&self) -> usize {
+        self.phi_x.width + self.phi_z_out()
+    }
+
+    /// Input size of the decoder: [phi_z(z), h].
+    pub fn decoder_input(&self) -> usize {
+        self.phi_z_out() + self.hidden
+    }
+
+    /// Checks every size against sane bounds, so nothing is allocated for an absurd file.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.format_version != FORMAT_VERSION {
+            return Err(format!(
+                "format version {} is not supported (this build reads version {FORMAT_VERSION})",
+                self.format_version
+            ));
+        }
+        let bounded = |what: &str, v: usize, lo: usize, hi: usize| {
+            if v < lo || v > hi {
+                Err(format!("{what} = {v} is outside {lo}..={hi}"))
+            } else {
+                Ok(())
+            }
+        };
+        bounded("hidden", self.hidden, 1, MAX_HIDDEN)?;
+        bounded("frame_size", self.frame_size, 1, MAX_FRAME)?;
+        bounded("output components", self.output.components(), 1, MAX_COMPONENTS)?;
+        if !(1000..=384_000).contains(&self.sample_rate) {
+            return Err(format!("sample_rate = {} Hz is outside 1000..=384000", self.sample_rate));
+        }
+        let mut mlps = vec![("phi_x", self.phi_x), ("decoder", self.decoder)];
+        if self.has_latent() {
+            bounded("latent_size", self.latent_size, 1, MAX_LATENT)?;
+            mlps.extend([("phi_z", self.phi_z), ("encoder", self.encoder)]);
+            if self.latent == Latent::Conditional {
+                mlps.push(("prior", self.prior));
+            }
+        }
+        for (name, mlp) in mlps {
+            bounded(&format!("{name}.layers"), mlp.layers, 1, MAX_LAYERS)?;
+            bounded(&format!("{name}.width"), mlp.width, 1, MAX_WIDTH)?;
+        }
+        let n = &self.normalisation;
+        if !(n.mean.is_finite() && n.std.is_finite() && n.std > 0.0) {
+            return Err(format!(
+                "normalisation mean {} / std {} must be finite with std > 0",
+                n.mean, n.std
+            ));
+        }
+        let params = crate::names::tensor_specs(self)
+            .iter()
+            .map(|t| t.shape.iter().product::<usize>())
+            .sum::<usize>();
+        if params > MAX_PARAMETERS {
+            return Err(format!("{params} parameters exceed the limit of {MAX_PARAMETERS}"));
+        }
+        Ok(())
+    }
+
+    /// Number of trainable parameters.
+    pub fn parameter_count(&self) -> usize {
+        crate::names::tensor_specs(self).iter().map(|t| t.shape.iter().product::<usize>()).sum()
+    }
+
+    /// Short name of the variant in the paper's terms.
+    pub fn variant_name(&self) -> &'static str {
+        match (self.latent, self.output) {
+            (Latent::Conditional, Output::Gauss) => "VRNN-Gauss",
+            (Latent::Conditional, Output::Gmm { .. }) => "VRNN-GMM",
+            (Latent::Independent, Output::Gauss) => "VRNN-I-Gauss",
+            (Latent::Independent, Output::Gmm { .. }) => "VRNN-I-GMM",
+            (Latent::None, Output::Gauss) => "RNN-Gauss",
+            (Latent::None, Output::Gmm { .. }) => "RNN-GMM",
+        }
+    }
+
+    /// Duration of one frame in seconds.
+    pub fn frame_seconds(&self) -> f64 {
+        self.frame_size as f64 / self.sample_rate as f64
+    }
+}

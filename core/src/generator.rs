@@ -1,0 +1,411 @@
+//! One voice: the VRNN's recurrence, one frame per step, with state and scratch allocated
+//! once. `step` samples from the prior (generation); `step_posterior` runs the encoder on a
+//! given frame (evaluation, analysis, resynthesis).
+
+use std::sync::Arc;
+
+use crate::kernel::{softplus, Isa};
+use crate::model::{GaussianNet, Model};
+use crate::nn::{pad_vec, CellState, MlpScratch};
+use crate::rng::Rng;
+
+/// Added to every softplus sigma, as in the paper's implementation.
+pub const SIGMA_FLOOR: f32 = 1e-4;
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+
+/// The randomness one generation step consumes. Filled from the seeded RNG by `step`, or
+/// given explicitly (to compare against another implementation).
+#[derive(Clone, Debug)]
+pub struct StepNoise {
+    /// Standard normal, one per latent dimension.
+    pub eps_z: Vec<f32>,
+    /// Standard normal, one per output sample.
+    pub eps_x: Vec<f32>,
+    /// Uniform in (0, 1], picks the mixture component.
+    pub u: f32,
+}
+
+/// What the encoder made of one frame.
+#[derive(Clone, Copy, Debug)]
+pub struct PosteriorStep<'a> {
+    pub mu_z: &'a [f32],
+    pub sigma_z: &'a [f32],
+    /// KL(q(z_t | x_t, h) || p(z_t | h)) in nats (0 without a latent).
+    pub kl: f64,
+    /// -log p(x_t | z_t, h_{t-1}) in nats, in the model's normalised space.
+    pub nll: f64,
+}
+
+/// How `step_posterior` picks z_t.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PosteriorZ {
+    /// The posterior mean (deterministic: analysis, resynthesis).
+    Mean,
+    /// A sample from the posterior (an unbiased single-sample ELBO).
+    Sample,
+}
+
+struct Scratch {
+    prior: Option<MlpScratch>,
+    encoder: Option<MlpScratch>,
+    decoder: MlpScratch,
+    phi_x: MlpScratch,
+    phi_z: Option<MlpScratch>,
+    mu0: Vec<f32>,
+    sigma0: Vec<f32>,
+    prev_mu0: Vec<f32>,
+    mu_z: Vec<f32>,
+    sigma_z: Vec<f32>,
+    z: Vec<f32>,
+    enc_in: Vec<f32>,
+    dec_in: Vec<f32>,
+    rnn_in: Vec<f32>,
+    logits: Vec<f32>,
+    mu_x: Vec<f32>,
+    sigma_x: Vec<f32>,
+    x: Vec<f32>,
+    frame: Vec<f32>,
+}
+
+pub struct Generator {
+    model: Arc<Model>,
+    isa: Isa,
+    rng: Rng,
+    state: CellState,
+    s: Scratch,
+    noise: StepNoise,
+    latent_delta: f32,
+    nonfinite_frames: u64,
+}
+
+impl Generator {
+    pub fn new(model: Arc<Model>, seed: u64) -> Self {
+        Self::with_isa(model, seed, Isa::detect())
+    }
+
+    /// A generator on a chosen instruction set (tests compare them).
+    pub fn with_isa(model: Arc<Model>, seed: u64, isa: Isa) -> Self {
+        let c = &model.config;
+        let (z, f, h) = (c.z_size(), c.frame_size, c.hidden);
+        let k = c.output.components();
+        let s = Scratch {
+            prior: model.prior.as_ref().map(|p| p.trunk.scratch()),
+            encoder: model.encoder.as_ref().map(|e| e.trunk.scratch()),
+            decoder: model.decoder.trunk.scratch(),
+            phi_x: model.phi_x.scratch(),
+            phi_z: model.phi_z.as_ref().map(|p| p.scratch()),
+            mu0: vec![0.0; z],
+            sigma0: vec![1.0; z],
+            prev_mu0: vec![0.0; z],
+            mu_z: vec![0.0; z],
+            sigma_z: vec![1.0; z],
+            z: pad_vec(z),
+            enc_in: pad_vec(c.phi_x.width + h),
+            dec_in: pad_vec(c.decoder_input()),
+            rnn_in: pad_vec(c.rnn_input()),
+            logits: vec![0.0; k],
+            mu_x: vec![0.0; f],
+            sigma_x: vec![0.0; f],
+            x: pad_vec(f),
+            frame: vec![0.0; f],
+        };
+        let noise = StepNoise { eps_z: vec![0.0; z], eps_x: vec![0.0; f], u: 0.5 };
+        Generator {
+            state: model.rnn.state(),
+            model,
+            isa,
+            rng: Rng::new(seed),
+            s,
+            noise,
+            latent_delta: 0.0,
+            nonfinite_frames: 0,
+        }
+    }
+
+    pub fn model(&self) -> &Arc<Model> {
+        &self.model
+    }
+
+    pub fn isa(&self) -> Isa {
+        self.isa
+    }
+
+    /// Zeroes the recurrent state and restarts the random sequence from `seed`.
+    pub fn reset(&mut self, seed: u64) {
+        self.state.reset();
+        self.rng = Rng::new(seed);
+        self.s.prev_mu0.fill(0.0);
+        self.latent_delta = 0.0;
+    }
+
+    /// The recurrent state h_t (unpadded).
+    pub fn hidden(&self) -> &[f32] {
+        &self.state.h[..self.model.config.hidden]
+    }
+
+    /// The LSTM cell state (zeros for a GRU).
+    pub fn cell(&self) -> &[f32] {
+        &self.state.c[..self.model.config.hidden]
+    }
+
+    pub fn prior_mu(&self) -> &[f32] {
+        &self.s.mu0
+    }
+
+    pub fn prior_sigma(&self) -> &[f32] {
+        &self.s.sigma0
+    }
+
+    /// The last step's output mean and sigma (the chosen component's), normalised space.
+    pub fn output_mu(&self) -> &[f32] {
+        &self.s.mu_x
+    }
+
+    pub fn output_sigma(&self) -> &[f32] {
+        &self.s.sigma_x
+    }
+
+    /// The last frame, in the waveform's scale.
+    pub fn frame(&self) -> &[f32] {
+        &self.s.frame
+    }
+
+    /// The paper's delta_t: squared change of the prior mean over the last step.
+    pub fn latent_delta(&self) -> f32 {
+        self.latent_delta
+    }
+
+    /// Frames replaced by silence because a value was not finite.
+    pub fn nonfinite_frames(&self) -> u64 {
+        self.nonfinite_frames
+    }
+
+    /// Generates one frame from the prior and feeds it back. `temperature` scales the
+    /// latent's sigma, `noise` the output's. Returns the frame in the waveform's scale.
+    pub fn step(&mut self, temperature: f32, noise: f32) -> &[f32] {
+        self.rng.fill_gaussian(&mut self.noise.eps_z);
+        self.rng.fill_gaussian(&mut self.noise.eps_x);
+        self.noise.u = self.rng.uniform();
+        self.generate(temperature, noise, None);
+        &self.s.frame
+    }
+
+    /// As `step`, with the randomness given.
+    pub fn step_with_noise(
+        &mut self,
+        noise_in: &StepNoise,
+        temperature: f32,
+        noise: f32,
+    ) -> &[f32] {
+        self.generate(temperature, noise, Some(noise_in));
+        &self.s.frame
+    }
+
+    fn generate(&mut self, temperature: f32, noise: f32, given: Option<&StepNoise>) {
+        let m = &*self.model;
+        let isa = self.isa;
+        let s = &mut self.s;
+        let eps = given.unwrap_or(&self.noise);
+        prior(m, isa, &self.state.h, s);
+        if m.phi_z.is_some() {
+            for i in 0..s.z.len().min(s.mu0.len()) {
+                s.z[i] = s.mu0[i] + temperature * s.sigma0[i] * eps.eps_z[i];
+            }
+        }
+        embed_z(m, isa, &self.state.h, s);
+        let k = match &m.logits {
+            Some(logits) => {
+                decode(m, isa, s);
+                logits.forward(isa, s.decoder.output(), &mut s.logits);
+                pick_component(&mut s.logits, eps.u)
+            }
+            None => {
+                decode(m, isa, s);
+                0
+            }
+        };
+        output_head(m, isa, k, s);
+        let f = m.config.frame_size;
+        for i in 0..f {
+            s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
+        }
+        self.advance();
+    }
+
+    /// Runs the encoder on `frame` (waveform scale), scores it, and advances the state with
+    /// it. The frame must hold `frame_size` samples.
+    pub fn step_posterior(&mut self, frame: &[f32], z_mode: PosteriorZ) -> PosteriorStep<'_> {
+        let m = &*self.model;
+        let isa = self.isa;
+        let c = &m.config;
+        let s = &mut self.s;
+        let norm = c.normalisation;
+        for (x, raw) in s.x.iter_mut().zip(&frame[..c.frame_size]) {
+            *x = (raw - norm.mean) / norm.std;
+        }
+        prior(m, isa, &self.state.h, s);
+        let px = m.phi_x.forward(isa, &s.x, &mut s.phi_x);
+        let wx = c.phi_x.width;
+        let mut kl = 0.0;
+        if let (Some(enc), Some(enc_s)) = (&m.encoder, &mut s.encoder) {
+            s.enc_in[..wx].copy_from_slice(&px[..wx]);
+            s.enc_in[wx..wx + c.hidden].copy_from_slice(&self.state.h[..c.hidden]);
+            gaussian_head(enc, isa, &s.enc_in, enc_s, &mut s.mu_z, &mut s.sigma_z);
+            for i in 0..s.mu_z.len() {
+                let eps = match z_mode {
+                    PosteriorZ::Mean => 0.0,
+                    PosteriorZ::Sample => self.rng.gaussian(),
+                };
+                s.z[i] = s.mu_z[i] + s.sigma_z[i] * eps;
+            }
+            kl = gaussian_kl(&s.mu_z, &s.sigma_z, &s.mu0, &s.sigma0);
+        }
+        embed_z(m, isa, &self.state.h, s);
+        let nll = match &m.logits {
+            Some(logits) => {
+                decode(m, isa, s);
+                logits.forward(isa, s.decoder.output(), &mut s.logits);
+                let lse = log_sum_exp(&s.logits);
+                let mut terms = [0.0f64; crate::config::MAX_COMPONENTS];
+                let kk = s.logits.len();
+                for (k, term) in terms.iter_mut().enumerate().take(kk) {
+                    output_head(m, isa, k, s);
+                    *term = (s.logits[k] as f64 - lse) - gaussian_nll(&s.x, &s.mu_x, &s.sigma_x);
+                }
+                -log_sum_exp_f64(&terms[..kk])
+            }
+            None => {
+                decode(m, isa, s);
+                output_head(m, isa, 0, s);
+                gaussian_nll(&s.x, &s.mu_x, &s.sigma_x)
+            }
+        };
+        self.advance();
+        PosteriorStep { mu_z: &self.s.mu_z, sigma_z: &self.s.sigma_z, kl, nll }
+    }
+
+    /// Feeds x_t (and z_t) through phi_x and the recurrence, then guards against
+    /// non-finite values and writes the output frame.
+    fn advance(&mut self) {
+        let m = &*self.model;
+        let c = &m.config;
+        let s = &mut self.s;
+        let px = m.phi_x.forward(self.isa, &s.x, &mut s.phi_x);
+        s.rnn_in[..c.phi_x.width].copy_from_slice(&px[..c.phi_x.width]);
+        m.rnn.step(self.isa, &s.rnn_in, &mut self.state);
+        let f = c.frame_size;
+        let finite = s.x[..f].iter().all(|v| v.is_finite()) && self.state.is_finite();
+        if finite {
+            let n = c.normalisation;
+            for (out, x) in s.frame.iter_mut().zip(&s.x[..f]) {
+                *out = x * n.std + n.mean;
+            }
+            self.latent_delta = s.mu0.iter().zip(&s.prev_mu0).map(|(a, b)| (a - b) * (a - b)).sum();
+            s.prev_mu0.copy_from_slice(&s.mu0);
+        } else {
+            self.state.reset();
+            s.frame.fill(0.0);
+            s.x.fill(0.0);
+            self.latent_delta = 0.0;
+            self.nonfinite_frames += 1;
+        }
+    }
+}
+
+/// The prior's mean and sigma from h_{t-1}: N(0, I) for VRNN-I.
+fn prior(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
+    if let (Some(p), Some(ps)) = (&m.prior, &mut s.prior) {
+        gaussian_head(p, isa, h, ps, &mut s.mu0, &mut s.sigma0);
+    }
+}
+
+/// phi_z(z_t) into the decoder's and the recurrence's inputs, and h_{t-1} into the decoder's.
+fn embed_z(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
+    let c = &m.config;
+    let (wx, wz) = (c.phi_x.width, c.phi_z_out());
+    if let (Some(phi_z), Some(pzs)) = (&m.phi_z, &mut s.phi_z) {
+        let pz = phi_z.forward(isa, &s.z, pzs);
+        s.dec_in[..wz].copy_from_slice(&pz[..wz]);
+        s.rnn_in[wx..wx + wz].copy_from_slice(&pz[..wz]);
+    }
+    s.dec_in[wz..wz + c.hidden].copy_from_slice(&h[..c.hidden]);
+}
+
+fn decode(m: &Model, isa: Isa, s: &mut Scratch) {
+    m.decoder.trunk.forward(isa, &s.dec_in, &mut s.decoder);
+}
+
+/// Mean and sigma of output component k from the decoder trunk's last output.
+fn output_head(m: &Model, isa: Isa, k: usize, s: &mut Scratch) {
+    let f = m.config.frame_size;
+    let hd = s.decoder.output();
+    m.decoder.mu.forward_rows(isa, k * f..(k + 1) * f, hd, &mut s.mu_x);
+    m.decoder.sigma.forward_rows(isa, k * f..(k + 1) * f, hd, &mut s.sigma_x);
+    s.sigma_x.iter_mut().for_each(|v| *v = softplus(*v) + SIGMA_FLOOR);
+}
+
+fn gaussian_head(
+    net: &GaussianNet,
+    isa: Isa,
+    x: &[f32],
+    scratch: &mut MlpScratch,
+    mu: &mut [f32],
+    sigma: &mut [f32],
+) {
+    let t = net.trunk.forward(isa, x, scratch);
+    net.mu.forward(isa, t, mu);
+    net.sigma.forward(isa, t, sigma);
+    sigma.iter_mut().for_each(|v| *v = softplus(*v) + SIGMA_FLOOR);
+}
+
+/// Turns logits into a categorical draw with uniform `u` in (0, 1].
+fn pick_component(logits: &mut [f32], u: f32) -> usize {
+    let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
+    let mut total = 0.0;
+    for l in logits.iter_mut() {
+        *l = (*l - max).exp();
+        total += *l;
+    }
+    let target = u * total;
+    let mut acc = 0.0;
+    for (k, p) in logits.iter().enumerate() {
+        acc += p;
+        if target <= acc {
+            return k;
+        }
+    }
+    logits.len() - 1
+}
+
+/// KL(N(mu_q, sq^2) || N(mu_p, sp^2)), summed over dimensions.
+pub fn gaussian_kl(mu_q: &[f32], sq: &[f32], mu_p: &[f32], sp: &[f32]) -> f64 {
+    let mut kl = 0.0f64;
+    for i in 0..mu_q.len() {
+        let (mq, vq, mp, vp) = (mu_q[i] as f64, sq[i] as f64, mu_p[i] as f64, sp[i] as f64);
+        kl += (vp / vq).ln() + (vq * vq + (mq - mp) * (mq - mp)) / (2.0 * vp * vp) - 0.5;
+    }
+    kl
+}
+
+/// -log N(x; mu, diag sigma^2), summed over the frame.
+pub fn gaussian_nll(x: &[f32], mu: &[f32], sigma: &[f32]) -> f64 {
+    let mut nll = 0.0f64;
+    for i in 0..mu.len() {
+        let (d, sg) = (x[i] as f64 - mu[i] as f64, sigma[i] as f64);
+        nll += HALF_LN_2PI + sg.ln() + d * d / (2.0 * sg * sg);
+    }
+    nll
+}
+
+fn log_sum_exp(v: &[f32]) -> f64 {
+    let max = v.iter().copied().fold(f32::NEG_INFINITY, f32::max) as f64;
+    max + v.iter().map(|&x| (x as f64 - max).exp()).sum::<f64>().ln()
+}
+
+pub fn log_sum_exp_f64(v: &[f64]) -> f64 {
+    let max = v.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+    if !max.is_finite() {
+        return max;
+    }
+    max + v.iter().map(|&x| (x - max).exp()).sum::<f64>().ln()
+}

@@ -1,0 +1,22 @@
+//! vrnn-core: the Variational Recurrent Neural Network (Chung et al., 2015) as a real-time
+//! instrument engine. The model file format, allocation-free single-step inference with
+//! SIMD kernels, seeded sampling, and the streaming engine that turns frames into audio at
+//! the host's rate.
+
+pub mod config;
+pub mod file;
+pub mod generator;
+pub mod kernel;
+pub mod model;
+pub mod names;
+pub mod nn;
+pub mod rng;
+pub mod stream;
+
+pub use config::{Cell, Latent, Mlp as MlpSpec, ModelConfig, Normalisation, Output, Provenance};
+pub use file::{write_atomic, ModelError, ModelFile};
+pub use generator::{Generator, PosteriorStep, PosteriorZ, StepNoise};
+pub use kernel::Isa;
+pub use model::Model;
+pub use rng::Rng;
+pub use stream::{Stream, StreamError};

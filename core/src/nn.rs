@@ -1,0 +1,216 @@
+//! Layers with weights packed for the kernel: Dense, ReLU MLP, LSTM and GRU cells.
+
+use crate::config::Cell;
+use crate::kernel::{activate, padded, Activation, Isa, PackedMatrix};
+
+/// A zero-padded vector the kernels can read past its length.
+pub fn pad_vec(n: usize) -> Vec<f32> {
+    vec![0.0; padded(n).max(crate::kernel::LANES)]
+}
+
+#[derive(Clone, Debug)]
+pub struct Dense {
+    w: PackedMatrix,
+    b: Vec<f32>,
+}
+
+impl Dense {
+    /// `w` is `[out, in]` row-major, `b` is `[out]`.
+    pub fn new(out: usize, input: usize, w: &[f32], b: &[f32]) -> Self {
+        assert_eq!(b.len(), out);
+        Dense { w: PackedMatrix::new(out, input, w), b: b.to_vec() }
+    }
+
+    pub fn out(&self) -> usize {
+        self.w.rows()
+    }
+
+    pub fn input(&self) -> usize {
+        self.w.cols()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.w.bytes() + self.b.len() * 4
+    }
+
+    pub fn forward(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
+        self.w.matvec(isa, x, &self.b, y)
+    }
+
+    /// Only the rows in `rows` (one mixture component's block, say).
+    pub fn forward_rows(&self, isa: Isa, rows: std::ops::Range<usize>, x: &[f32], y: &mut [f32]) {
+        self.w.matvec_rows(isa, rows, x, &self.b, y)
+    }
+}
+
+/// A stack of Dense layers, each followed by ReLU.
+#[derive(Clone, Debug)]
+pub struct Mlp {
+    layers: Vec<Dense>,
+}
+
+/// Per-layer output buffers for an Mlp, allocated once.
+#[derive(Clone, Debug)]
+pub struct MlpScratch {
+    bufs: Vec<Vec<f32>>,
+}
+
+impl MlpScratch {
+    /// The last layer's padded output from the latest `forward`.
+    pub fn output(&self) -> &[f32] {
+        self.bufs.last().map_or(&[], Vec::as_slice)
+    }
+}
+
+impl Mlp {
+    pub fn new(layers: Vec<Dense>) -> Self {
+        Mlp { layers }
+    }
+
+    pub fn scratch(&self) -> MlpScratch {
+        MlpScratch { bufs: self.layers.iter().map(|l| pad_vec(l.out())).collect() }
+    }
+
+    pub fn out(&self) -> usize {
+        self.layers.last().map_or(0, Dense::out)
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.layers.iter().map(Dense::bytes).sum()
+    }
+
+    /// Returns the padded output of the last layer.
+    pub fn forward<'s>(&self, isa: Isa, x: &[f32], s: &'s mut MlpScratch) -> &'s [f32] {
+        for (i, layer) in self.layers.iter().enumerate() {
+            let (done, rest) = s.bufs.split_at_mut(i);
+            let input = if i == 0 { x } else { &done[i - 1] };
+            let out = &mut rest[0][..layer.out()];
+            layer.forward(isa, input, out);
+            activate(isa, Activation::Relu, out);
+        }
+        &s.bufs[self.layers.len() - 1]
+    }
+}
+
+/// An LSTM (gates i, f, g, o) or GRU (gates r, z, n) cell with all gates fused into one
+/// matrix per input, as PyTorch and candle lay them out.
+#[derive(Clone, Debug)]
+pub struct Recurrent {
+    cell: Cell,
+    hidden: usize,
+    w_ih: PackedMatrix,
+    w_hh: PackedMatrix,
+    b_ih: Vec<f32>,
+    b_hh: Vec<f32>,
+}
+
+/// The recurrent state and the cell's scratch. `h` and `c` are padded.
+#[derive(Clone, Debug)]
+pub struct CellState {
+    pub h: Vec<f32>,
+    pub c: Vec<f32>,
+    gx: Vec<f32>,
+    gh: Vec<f32>,
+}
+
+impl CellState {
+    pub fn reset(&mut self) {
+        self.h.fill(0.0);
+        self.c.fill(0.0);
+    }
+
+    pub fn is_finite(&self) -> bool {
+        self.h.iter().chain(&self.c).all(|v| v.is_finite())
+    }
+}
+
+impl Recurrent {
+    pub fn new(
+        cell: Cell,
+        input: usize,
+        hidden: usize,
+        w_ih: &[f32],
+        w_hh: &[f32],
+        b_ih: &[f32],
+        b_hh: &[f32],
+    ) -> Self {
+        let g = cell.gates() * hidden;
+        assert!(b_ih.len() == g && b_hh.len() == g);
+        let (mut b_ih, mut b_hh) = (b_ih.to_vec(), b_hh.to_vec());
+        if cell == Cell::Lstm {
+            // LSTM gates only ever see the sum of both biases.
+            b_ih.iter_mut().zip(&mut b_hh).for_each(|(a, b)| {
+                *a += *b;
+                *b = 0.0;
+            });
+        }
+        Recurrent {
+            cell,
+            hidden,
+            w_ih: PackedMatrix::new(g, input, w_ih),
+            w_hh: PackedMatrix::new(g, hidden, w_hh),
+            b_ih,
+            b_hh,
+        }
+    }
+
+    pub fn hidden(&self) -> usize {
+        self.hidden
+    }
+
+    pub fn input(&self) -> usize {
+        self.w_ih.cols()
+    }
+
+    pub fn bytes(&self) -> usize {
+        self.w_ih.bytes() + self.w_hh.bytes() + (self.b_ih.len() + self.b_hh.len()) * 4
+    }
+
+    pub fn state(&self) -> CellState {
+        let g = self.cell.gates() * self.hidden;
+        CellState {
+            h: pad_vec(self.hidden),
+            c: pad_vec(self.hidden),
+            gx: vec![0.0; g],
+            gh: vec![0.0; g],
+        }
+    }
+
+    /// One step: `x` is the padded input; updates `s.h` (and `s.c` for an LSTM).
+    pub fn step(&self, isa: Isa, x: &[f32], s: &mut CellState) {
+        let n = self.hidden;
+        self.w_ih.matvec(isa, x, &self.b_ih, &mut s.gx);
+        self.w_hh.matvec(isa, &s.h, &self.b_hh, &mut s.gh);
+        match self.cell {
+            Cell::Lstm => {
+                s.gx.iter_mut().zip(&s.gh).for_each(|(a, b)| *a += b);
+                let (ifg, o) = s.gx.split_at_mut(3 * n);
+                activate(isa, Activation::Sigmoid, &mut ifg[..2 * n]);
+                activate(isa, Activation::Tanh, &mut ifg[2 * n..]);
+                activate(isa, Activation::Sigmoid, o);
+                let (i, rest) = ifg.split_at(n);
+                let (f, g) = rest.split_at(n);
+                for k in 0..n {
+                    s.c[k] = f[k] * s.c[k] + i[k] * g[k];
+                }
+                s.h[..n].copy_from_slice(&s.c[..n]);
+                activate(isa, Activation::Tanh, &mut s.h[..n]);
+                s.h[..n].iter_mut().zip(o.iter()).for_each(|(h, o)| *h *= o);
+            }
+            Cell::Gru => {
+                let (rz, xn) = s.gx.split_at_mut(2 * n);
+                let (hrz, hn) = s.gh.split_at(2 * n);
+                rz.iter_mut().zip(hrz).for_each(|(a, b)| *a += b);
+                activate(isa, Activation::Sigmoid, rz);
+                let (r, z) = rz.split_at(n);
+                for k in 0..n {
+                    xn[k] += r[k] * hn[k];
+                }
+                activate(isa, Activation::Tanh, xn);
+                for k in 0..n {
+                    s.h[k] = (1.0 - z[k]) * xn[k] + z[k] * s.h[k];
+                }
+            }
+        }
+    }
+}

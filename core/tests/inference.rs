@@ -1,0 +1,178 @@
+//! The packed, SIMD generator against the plain scalar reference, on every variant, cell
+//! and instruction set this CPU has; determinism; the non-finite guard; the posterior step.
+
+mod common;
+
+use std::sync::Arc;
+
+use common::reference::Reference;
+use common::{all_small_configs, random_model, small_config};
+use vrnn_core::kernel::{activate, Activation};
+use vrnn_core::{Cell, Generator, Isa, Latent, Model, Output, PosteriorZ, Rng, StepNoise};
+
+fn close(a: f32, b: f64, tol: f64) -> bool {
+    (a as f64 - b).abs() <= tol * (1.0 + b.abs())
+}
+
+fn assert_close(what: &str, step: usize, got: &[f32], want: &[f64], tol: f64) {
+    assert_eq!(got.len(), want.len(), "{what} length");
+    for (i, (g, w)) in got.iter().zip(want).enumerate() {
+        assert!(close(*g, *w, tol), "step {step}: {what}[{i}] = {g}, reference {w}");
+    }
+}
+
+#[test]
+fn generator_matches_scalar_reference_on_every_variant_and_isa() {
+    for (n, config) in all_small_configs().into_iter().enumerate() {
+        let file = random_model(&config, 100 + n as u64);
+        let model = Arc::new(Model::from_file(&file));
+        for isa in Isa::available() {
+            let mut generator = Generator::with_isa(model.clone(), 0, isa);
+            let mut reference = Reference::new(&file);
+            let mut rng = Rng::new(7);
+            let mut noise = StepNoise {
+                eps_z: vec![0.0; config.z_size()],
+                eps_x: vec![0.0; config.frame_size],
+                u: 0.0,
+            };
+            for step in 0..20 {
+                rng.fill_gaussian(&mut noise.eps_z);
+                rng.fill_gaussian(&mut noise.eps_x);
+                noise.u = rng.uniform();
+                let (t, s) = (0.8, 0.5);
+                let want = reference.step(&noise, t as f64, s as f64);
+                generator.step_with_noise(&noise, t, s);
+                let what = format!("{} {:?} {:?}", config.variant_name(), config.cell, isa);
+                assert_close(&format!("{what} prior mu"), step, generator.prior_mu(), &want.mu0, 1e-5);
+                assert_close(&format!("{what} prior sigma"), step, generator.prior_sigma(), &want.sigma0, 1e-5);
+                assert_close(&format!("{what} output mu"), step, generator.output_mu(), &want.mu_x, 1e-5);
+                assert_close(&format!("{what} output sigma"), step, generator.output_sigma(), &want.sigma_x, 1e-5);
+                assert_close(&format!("{what} frame"), step, generator.frame(), &want.x, 1e-5);
+                assert_close(&format!("{what} h"), step, generator.hidden(), &reference.h, 1e-5);
+                if config.cell == Cell::Lstm {
+                    assert_close(&format!("{what} c"), step, generator.cell(), &reference.c, 1e-5);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn same_seed_gives_bit_identical_frames_and_other_seeds_differ() {
+    let config = small_config(Cell::Lstm, Latent::Conditional, Output::Gmm { components: 4 });
+    let model = Arc::new(Model::from_file(&random_model(&config, 1)));
+    let run = |seed| {
+        let mut g = Generator::new(model.clone(), seed);
+        (0..50).flat_map(|_| g.step(1.0, 1.0).to_vec()).collect::<Vec<f32>>()
+    };
+    let a = run(42);
+    assert_eq!(a, run(42));
+    assert_ne!(a, run(43));
+    let mut g = Generator::new(model.clone(), 42);
+    g.step(1.0, 1.0);
+    g.reset(42);
+    let again: Vec<f32> = (0..50).flat_map(|_| g.step(1.0, 1.0).to_vec()).collect();
+    assert_eq!(a, again, "reset replays the seed");
+}
+
+#[test]
+fn zero_temperature_and_noise_make_the_voice_deterministic_in_the_seed() {
+    let config = small_config(Cell::Gru, Latent::Conditional, Output::Gauss);
+    let model = Arc::new(Model::from_file(&random_model(&config, 2)));
+    let run = |seed| {
+        let mut g = Generator::new(model.clone(), seed);
+        (0..10).flat_map(|_| g.step(0.0, 0.0).to_vec()).collect::<Vec<f32>>()
+    };
+    assert_eq!(run(1), run(2));
+}
+
+#[test]
+fn non_finite_step_is_silenced_counted_and_resets_the_state() {
+    let config = small_config(Cell::Lstm, Latent::Conditional, Output::Gauss);
+    let file = random_model(&config, 3);
+    let mut tensors = file.tensors().clone();
+    // Finite weights whose product overflows: the output mean becomes infinite.
+    tensors.insert("decoder.mu.bias".into(), vec![3e38; config.frame_size]);
+    tensors.get_mut("decoder.1.bias").unwrap().fill(1.0);
+    tensors.insert("decoder.mu.weight".into(), vec![3e38; config.frame_size * config.decoder.width]);
+    let file = vrnn_core::ModelFile::new(config, tensors, "overflow").unwrap();
+    let mut g = Generator::new(Arc::new(Model::from_file(&file)), 0);
+    for n in 1..=3 {
+        let frame = g.step(1.0, 1.0).to_vec();
+        assert!(frame.iter().all(|v| *v == 0.0), "silence instead of garbage");
+        assert_eq!(g.nonfinite_frames(), n);
+        assert!(g.hidden().iter().all(|v| *v == 0.0), "state reset");
+    }
+}
+
+#[test]
+fn posterior_step_scores_frames_with_closed_form_kl_and_nll() {
+    for config in all_small_configs() {
+        let file = random_model(&config, 4);
+        let model = Arc::new(Model::from_file(&file));
+        let mut source = Generator::new(model.clone(), 9);
+        let frames: Vec<Vec<f32>> = (0..10).map(|_| source.step(1.0, 1.0).to_vec()).collect();
+        let mut a = Generator::new(model.clone(), 1);
+        let mut b = Generator::new(model.clone(), 2);
+        for frame in &frames {
+            let (mu, kl, nll) = {
+                let p = a.step_posterior(frame, PosteriorZ::Mean);
+                (p.mu_z.to_vec(), p.kl, p.nll)
+            };
+            let q = b.step_posterior(frame, PosteriorZ::Mean);
+            assert_eq!((mu.as_slice(), kl, nll), (q.mu_z, q.kl, q.nll), "mean mode is deterministic");
+            assert!(nll.is_finite(), "{}", config.variant_name());
+            if config.has_latent() {
+                assert!(kl >= -1e-9, "KL is never negative: {kl}");
+                assert_eq!(mu.len(), config.latent_size);
+            } else {
+                assert_eq!(kl, 0.0);
+            }
+        }
+    }
+}
+
+#[test]
+fn closed_forms_match_direct_computation() {
+    use vrnn_core::generator::{gaussian_kl, gaussian_nll, log_sum_exp_f64};
+    // KL(N(1, 2^2) || N(0, 1)) = ln(1/2) + (4 + 1)/2 - 1/2 = 2 - ln 2.
+    let kl = gaussian_kl(&[1.0], &[2.0], &[0.0], &[1.0]);
+    assert!((kl - (2.0 - 2f64.ln())).abs() < 1e-9, "{kl}");
+    // -log N(0.5; 0, 1) = 0.5 ln(2 pi) + 0.125.
+    let nll = gaussian_nll(&[0.5], &[0.0], &[1.0]);
+    assert!((nll - (0.5 * (2.0 * std::f64::consts::PI).ln() + 0.125)).abs() < 1e-9);
+    let lse = log_sum_exp_f64(&[1000.0, 1000.0]);
+    assert!((lse - (1000.0 + 2f64.ln())).abs() < 1e-9, "stable for large values");
+}
+
+#[test]
+fn activations_are_accurate_to_1e6_relative_on_every_isa() {
+    let xs: Vec<f32> = (-400_000..=400_000).map(|i| i as f32 * 1e-4).collect();
+    for isa in Isa::available() {
+        for (act, f) in [
+            (Activation::Sigmoid, (|x: f64| 1.0 / (1.0 + (-x).exp())) as fn(f64) -> f64),
+            (Activation::Tanh, f64::tanh),
+        ] {
+            let mut ys = xs.clone();
+            activate(isa, act, &mut ys);
+            for (x, y) in xs.iter().zip(&ys) {
+                let want = f(*x as f64);
+                let rel = (*y as f64 - want).abs() / want.abs().max(1e-30);
+                assert!(rel < 1e-6, "{isa:?} {act:?}({x}) = {y}, want {want} (rel {rel:e})");
+            }
+        }
+        let mut ys = vec![-1.0, 0.0, 2.5];
+        activate(isa, Activation::Relu, &mut ys);
+        assert_eq!(ys, [0.0, 0.0, 2.5]);
+    }
+}
+
+#[test]
+fn exp_is_accurate_over_its_range() {
+    for i in -8700..=8800 {
+        let x = i as f32 * 0.01;
+        let want = (x as f64).exp();
+        let got = vrnn_core::kernel::exp(x) as f64;
+        assert!((got - want).abs() / want < 1e-6, "exp({x}) = {got}, want {want}");
+    }
+}

@@ -1,0 +1,58 @@
+//! The engine allocates nothing after construction: a counting global allocator watches
+//! ten seconds of streamed audio (alone in this test binary, so nothing else allocates).
+
+mod common;
+
+use std::alloc::{GlobalAlloc, Layout, System};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use common::{random_model, small_config};
+use vrnn_core::{Cell, Latent, Model, Output, Stream};
+
+struct Counting;
+
+static ALLOCATIONS: AtomicUsize = AtomicUsize::new(0);
+
+unsafe impl GlobalAlloc for Counting {
+    unsafe fn alloc(&self, layout: Layout) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.alloc(layout)
+    }
+    unsafe fn dealloc(&self, ptr: *mut u8, layout: Layout) {
+        System.dealloc(ptr, layout)
+    }
+    unsafe fn realloc(&self, ptr: *mut u8, layout: Layout, new: usize) -> *mut u8 {
+        ALLOCATIONS.fetch_add(1, Ordering::SeqCst);
+        System.realloc(ptr, layout, new)
+    }
+}
+
+#[global_allocator]
+static GLOBAL: Counting = Counting;
+
+#[test]
+fn ten_seconds_of_streaming_allocate_nothing() {
+    for (cell, output) in [(Cell::Lstm, Output::Gmm { components: 3 }), (Cell::Gru, Output::Gauss)] {
+        let config = small_config(cell, Latent::Conditional, output);
+        let model = Arc::new(Model::from_file(&random_model(&config, 1)));
+        let rate = 48_000.0;
+        let mut stream = Stream::new(model, rate, 1).unwrap();
+        let mut block = vec![0.0f32; 8192];
+        stream.process(&mut block[..1000]); // warm-up
+        let before = ALLOCATIONS.load(Ordering::SeqCst);
+        let mut done = 0;
+        let mut size = 1;
+        while done < 10 * rate as usize {
+            stream.process(&mut block[..size]);
+            done += size;
+            stream.set_temperature(0.5 + (done % 7) as f32 * 0.1);
+            stream.set_pitch(1.0 + (done % 3) as f64 * 0.25);
+            size = size * 7 % 8191 + 1;
+        }
+        stream.reset(2);
+        stream.process(&mut block);
+        let after = ALLOCATIONS.load(Ordering::SeqCst);
+        assert_eq!(after - before, 0, "{cell:?}: allocations while streaming");
+    }
+}
