@@ -9,14 +9,14 @@ use crate::names::{self, bias, weight, LOGITS, MU, SIGMA};
 use crate::nn::{Dense, Mlp, Recurrent};
 
 /// An MLP trunk with a Gaussian head: [mu, softplus(sigma) + SIGMA_FLOOR].
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct GaussianNet {
     pub trunk: Mlp,
     pub mu: Dense,
     pub sigma: Dense,
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Model {
     pub config: ModelConfig,
     pub phi_x: Mlp,

@@ -8,7 +8,7 @@ pub fn pad_vec(n: usize) -> Vec<f32> {
     vec![0.0; padded(n).max(crate::kernel::LANES)]
 }
 
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Dense {
     w: PackedMatrix,
     b: Vec<f32>,
@@ -44,7 +44,7 @@ impl Dense {
 }
 
 /// A stack of Dense layers, each followed by ReLU.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Mlp {
     layers: Vec<Dense>,
 }
@@ -94,7 +94,7 @@ impl Mlp {
 
 /// An LSTM (gates i, f, g, o) or GRU (gates r, z, n) cell with all gates fused into one
 /// matrix per input, as PyTorch and candle lay them out.
-#[derive(Clone, Debug)]
+#[derive(Debug)]
 pub struct Recurrent {
     cell: Cell,
     hidden: usize,

@@ -43,10 +43,34 @@ fn generator_matches_scalar_reference_on_every_variant_and_isa() {
                 let want = reference.step(&noise, t as f64, s as f64);
                 generator.step_with_noise(&noise, t, s);
                 let what = format!("{} {:?} {:?}", config.variant_name(), config.cell, isa);
-                assert_close(&format!("{what} prior mu"), step, generator.prior_mu(), &want.mu0, 1e-5);
-                assert_close(&format!("{what} prior sigma"), step, generator.prior_sigma(), &want.sigma0, 1e-5);
-                assert_close(&format!("{what} output mu"), step, generator.output_mu(), &want.mu_x, 1e-5);
-                assert_close(&format!("{what} output sigma"), step, generator.output_sigma(), &want.sigma_x, 1e-5);
+                assert_close(
+                    &format!("{what} prior mu"),
+                    step,
+                    generator.prior_mu(),
+                    &want.mu0,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what} prior sigma"),
+                    step,
+                    generator.prior_sigma(),
+                    &want.sigma0,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what} output mu"),
+                    step,
+                    generator.output_mu(),
+                    &want.mu_x,
+                    1e-5,
+                );
+                assert_close(
+                    &format!("{what} output sigma"),
+                    step,
+                    generator.output_sigma(),
+                    &want.sigma_x,
+                    1e-5,
+                );
                 assert_close(&format!("{what} frame"), step, generator.frame(), &want.x, 1e-5);
                 assert_close(&format!("{what} h"), step, generator.hidden(), &reference.h, 1e-5);
                 if config.cell == Cell::Lstm {
@@ -94,7 +118,8 @@ fn non_finite_step_is_silenced_counted_and_resets_the_state() {
     // Finite weights whose product overflows: the output mean becomes infinite.
     tensors.insert("decoder.mu.bias".into(), vec![3e38; config.frame_size]);
     tensors.get_mut("decoder.1.bias").unwrap().fill(1.0);
-    tensors.insert("decoder.mu.weight".into(), vec![3e38; config.frame_size * config.decoder.width]);
+    tensors
+        .insert("decoder.mu.weight".into(), vec![3e38; config.frame_size * config.decoder.width]);
     let file = vrnn_core::ModelFile::new(config, tensors, "overflow").unwrap();
     let mut g = Generator::new(Arc::new(Model::from_file(&file)), 0);
     for n in 1..=3 {
@@ -120,7 +145,11 @@ fn posterior_step_scores_frames_with_closed_form_kl_and_nll() {
                 (p.mu_z.to_vec(), p.kl, p.nll)
             };
             let q = b.step_posterior(frame, PosteriorZ::Mean);
-            assert_eq!((mu.as_slice(), kl, nll), (q.mu_z, q.kl, q.nll), "mean mode is deterministic");
+            assert_eq!(
+                (mu.as_slice(), kl, nll),
+                (q.mu_z, q.kl, q.nll),
+                "mean mode is deterministic"
+            );
             assert!(nll.is_finite(), "{}", config.variant_name());
             if config.has_latent() {
                 assert!(kl >= -1e-9, "KL is never negative: {kl}");

@@ -94,7 +94,10 @@ fn nan_weight_is_named() {
     let mut tensors = file.tensors().clone();
     tensors.get_mut("prior.mu.weight").unwrap()[3] = f32::NAN;
     let e = ModelFile::new(file.config.clone(), tensors, "nan.vrnn").unwrap_err().to_string();
-    assert!(e.contains("nan.vrnn") && e.contains("prior.mu.weight") && e.contains("index 3"), "{e}");
+    assert!(
+        e.contains("nan.vrnn") && e.contains("prior.mu.weight") && e.contains("index 3"),
+        "{e}"
+    );
     // And through the bytes, as a trainer bug would write it.
     let bytes = file.to_bytes();
     let header_len = u64::from_le_bytes(bytes[..8].try_into().unwrap()) as usize;

@@ -33,7 +33,8 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn ten_seconds_of_streaming_allocate_nothing() {
-    for (cell, output) in [(Cell::Lstm, Output::Gmm { components: 3 }), (Cell::Gru, Output::Gauss)] {
+    for (cell, output) in [(Cell::Lstm, Output::Gmm { components: 3 }), (Cell::Gru, Output::Gauss)]
+    {
         let config = small_config(cell, Latent::Conditional, output);
         let model = Arc::new(Model::from_file(&random_model(&config, 1)));
         let rate = 48_000.0;

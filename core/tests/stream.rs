@@ -15,7 +15,12 @@ fn model() -> Arc<Model> {
     Arc::new(Model::from_file(&random_model(&config, 11)))
 }
 
-fn render(model: &Arc<Model>, rate: f64, total: usize, mut block: impl FnMut() -> usize) -> Vec<f32> {
+fn render(
+    model: &Arc<Model>,
+    rate: f64,
+    total: usize,
+    mut block: impl FnMut() -> usize,
+) -> Vec<f32> {
     let mut stream = Stream::new(model.clone(), rate, 5).unwrap();
     let mut out = vec![0.0; total];
     let mut pos = 0;

@@ -57,13 +57,16 @@ impl Isa {
     }
 }
 
-/// A row-major weight matrix whose rows are padded with zeros to a multiple of LANES.
-#[derive(Clone, Debug)]
+/// A row-major weight matrix whose rows are padded with zeros to a multiple of LANES and
+/// start on 64-byte boundaries, so that no vector load straddles two cache lines.
+#[derive(Debug)]
 pub struct PackedMatrix {
     rows: usize,
     cols: usize,
     stride: usize,
-    data: Vec<f32>,
+    storage: Vec<f32>,
+    /// Index in `storage` of the first 64-byte aligned element.
+    offset: usize,
 }
 
 impl PackedMatrix {
@@ -71,11 +74,18 @@ impl PackedMatrix {
     pub fn new(rows: usize, cols: usize, weights: &[f32]) -> Self {
         assert_eq!(weights.len(), rows * cols, "weights do not match {rows}x{cols}");
         let stride = padded(cols);
-        let mut data = vec![0.0; rows * stride];
+        let mut storage = vec![0.0; rows * stride + LANES];
+        // The heap block never moves with the Vec, so the offset stays valid.
+        let offset = storage.as_ptr().align_offset(LANES * 4).min(LANES);
+        let data = &mut storage[offset..offset + rows * stride];
         for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
             dst[..cols].copy_from_slice(src);
         }
-        PackedMatrix { rows, cols, stride, data }
+        PackedMatrix { rows, cols, stride, storage, offset }
+    }
+
+    fn data(&self) -> &[f32] {
+        &self.storage[self.offset..self.offset + self.rows * self.stride]
     }
 
     /// Packs a matrix whose columns are the concatenation of several row-major blocks with
@@ -101,7 +111,7 @@ impl PackedMatrix {
 
     /// Bytes of weights streamed by one full product.
     pub fn bytes(&self) -> usize {
-        self.data.len() * 4
+        self.rows * self.stride * 4
     }
 
     /// y[i] = bias[r] + W[r, :] . x for the rows r in `rows`, i = r - rows.start.
@@ -117,7 +127,7 @@ impl PackedMatrix {
         // Structural invariants set up at construction; failing one is a bug, not bad input.
         assert!(rows.end <= self.rows && x.len() >= self.stride && bias.len() >= rows.end);
         assert!(y.len() >= rows.len());
-        let w = &self.data[rows.start * self.stride..rows.end * self.stride];
+        let w = &self.data()[rows.start * self.stride..rows.end * self.stride];
         let bias = &bias[rows.start..rows.end];
         let y = &mut y[..rows.len()];
         let x = &x[..self.stride];

@@ -106,11 +106,12 @@ impl<'a> Reference<'a> {
             let p: Vec<f64> = logits.iter().map(|l| (l - max).exp()).collect();
             let target = eps.u as f64 * p.iter().sum::<f64>();
             let mut acc = 0.0;
-            p.iter().position(|q| {
-                acc += q;
-                target <= acc
-            })
-            .unwrap_or(p.len() - 1)
+            p.iter()
+                .position(|q| {
+                    acc += q;
+                    target <= acc
+                })
+                .unwrap_or(p.len() - 1)
         } else {
             0
         };
