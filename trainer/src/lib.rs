@@ -1,1 +1,15 @@
+//! vrnn-trainer: fits VRNN models on recordings with candle, and evaluates, samples and
+//! inspects them with vrnn-core.
 
+pub mod audio;
+pub mod checkpoint;
+pub mod dataset;
+pub mod device;
+pub mod eval;
+pub mod fit;
+pub mod info;
+pub mod net;
+pub mod optim;
+pub mod plot;
+pub mod presets;
+pub mod sample;

@@ -1,0 +1,109 @@
+//! `trainer eval`: the negative ELBO of recordings under a model, computed by vrnn-core's
+//! posterior step (the engine the plugin plays), per frame and per 0.5 s sequence.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use anyhow::Result;
+use serde::Serialize;
+use vrnn_core::{Generator, Model, PosteriorZ};
+
+use crate::audio;
+
+/// Every number in nats. `*_norm` in the model's normalised space; `*_raw` in the
+/// waveform's own scale (floats in [-1, 1]): raw = norm + frame_size * ln(std) per frame.
+#[derive(Debug, Serialize)]
+pub struct Evaluation {
+    pub variant: String,
+    /// True for the RNN baselines: the NLL is exact, not a bound.
+    pub exact: bool,
+    pub frames: usize,
+    pub sequences: usize,
+    pub sequence_frames: usize,
+    pub nelbo_per_frame_norm: f64,
+    pub nelbo_per_sequence_norm: f64,
+    pub nelbo_per_frame_raw: f64,
+    pub nelbo_per_sequence_raw: f64,
+    pub kl_per_frame: f64,
+    pub recon_nll_per_frame_norm: f64,
+    pub recon_nll_per_frame_raw: f64,
+}
+
+/// Scores `files` in sequences of `seq_len` frames, each from a fresh state, with one
+/// posterior sample per frame (an unbiased estimate of the ELBO).
+pub fn evaluate(
+    model: Arc<Model>,
+    files: &[PathBuf],
+    seq_len: usize,
+    seed: u64,
+) -> Result<Evaluation> {
+    let c = model.config.clone();
+    let f = c.frame_size;
+    let mut generator = Generator::new(model, seed);
+    let (mut kl, mut nll, mut frames, mut sequences) = (0.0, 0.0, 0usize, 0usize);
+    for path in audio::collect_wavs(files)? {
+        let x = audio::load_mono(&path, c.sample_rate, f as f64 / c.sample_rate as f64)?;
+        for sequence in x.chunks_exact(f * seq_len) {
+            generator.reset(seed ^ sequences as u64);
+            for frame in sequence.chunks_exact(f) {
+                let p = generator.step_posterior(frame, PosteriorZ::Sample);
+                kl += p.kl;
+                nll += p.nll;
+                frames += 1;
+            }
+            sequences += 1;
+        }
+    }
+    if frames == 0 {
+        anyhow::bail!("no complete {seq_len}-frame sequence to evaluate: the recordings are shorter than {:.2} s", (seq_len * f) as f64 / c.sample_rate as f64);
+    }
+    let n = frames as f64;
+    let log_det = f as f64 * (c.normalisation.std as f64).ln();
+    let nelbo = (kl + nll) / n;
+    Ok(Evaluation {
+        variant: c.variant_name().to_string(),
+        exact: !c.has_latent(),
+        frames,
+        sequences,
+        sequence_frames: seq_len,
+        nelbo_per_frame_norm: nelbo,
+        nelbo_per_sequence_norm: nelbo * seq_len as f64,
+        nelbo_per_frame_raw: nelbo + log_det,
+        nelbo_per_sequence_raw: (nelbo + log_det) * seq_len as f64,
+        kl_per_frame: kl / n,
+        recon_nll_per_frame_norm: nll / n,
+        recon_nll_per_frame_raw: nll / n + log_det,
+    })
+}
+
+impl std::fmt::Display for Evaluation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let what = if self.exact {
+            "negative log-likelihood (exact)"
+        } else {
+            "negative ELBO (>= -log p)"
+        };
+        writeln!(
+            f,
+            "{}: {} frames in {} sequences of {} frames",
+            self.variant, self.frames, self.sequences, self.sequence_frames
+        )?;
+        writeln!(f, "{what}, nats:")?;
+        writeln!(
+            f,
+            "  per frame:    {:>12.3} normalised   {:>12.3} raw waveform",
+            self.nelbo_per_frame_norm, self.nelbo_per_frame_raw
+        )?;
+        writeln!(
+            f,
+            "  per sequence: {:>12.3} normalised   {:>12.3} raw waveform",
+            self.nelbo_per_sequence_norm, self.nelbo_per_sequence_raw
+        )?;
+        writeln!(f, "  KL per frame: {:>12.3}", self.kl_per_frame)?;
+        write!(
+            f,
+            "  reconstruction NLL per frame: {:.3} normalised, {:.3} raw",
+            self.recon_nll_per_frame_norm, self.recon_nll_per_frame_raw
+        )
+    }
+}

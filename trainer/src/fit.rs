@@ -1,0 +1,365 @@
+//! `trainer fit`: turns recordings into a model file. Adam on the negative ELBO per frame,
+//! periodic atomic checkpoints, exact resume, Ctrl-C saves, non-finite batches skipped.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use anyhow::{bail, Context, Result};
+use candle_core::{Device, Tensor};
+use indicatif::{ProgressBar, ProgressStyle};
+use vrnn_core::rng::derive_seed;
+use vrnn_core::{Cell, ModelConfig, Rng};
+
+use crate::checkpoint::{self, TrainingState};
+use crate::dataset::Dataset;
+use crate::net::Net;
+use crate::optim::{Adam, Update};
+use crate::presets::Preset;
+use crate::{audio, device, plot};
+
+/// Consecutive non-finite batches after which training stops.
+pub const MAX_BAD_IN_A_ROW: u64 = 20;
+/// Validation windows evaluated each time (0.5 s each).
+const VAL_WINDOWS: usize = 64;
+
+#[derive(Clone, Debug)]
+pub struct FitOptions {
+    pub inputs: Vec<PathBuf>,
+    pub output: Option<PathBuf>,
+    pub preset: Preset,
+    pub cell: Cell,
+    pub steps: Option<u64>,
+    pub minutes: Option<f64>,
+    pub device: String,
+    pub seed: u64,
+    pub resume: bool,
+    pub val_split: f64,
+    pub lr: f64,
+    pub batch: usize,
+    pub seq_len: usize,
+    pub clip: f64,
+    pub checkpoint_every: u64,
+    pub val_every: u64,
+    pub quiet: bool,
+}
+
+/// Files written beside the model.
+pub struct Outputs {
+    pub model: PathBuf,
+    pub checkpoint: PathBuf,
+    pub metrics: PathBuf,
+    pub curves: PathBuf,
+}
+
+impl Outputs {
+    pub fn for_model(model: PathBuf) -> Outputs {
+        let with = |ext: &str| model.with_extension(ext);
+        Outputs {
+            checkpoint: with("ckpt"),
+            metrics: with("metrics.jsonl"),
+            curves: with("png"),
+            model,
+        }
+    }
+}
+
+pub struct FitReport {
+    pub outputs: Outputs,
+    pub steps: u64,
+    pub val_nelbo: f64,
+    pub initial_val_nelbo: Option<f64>,
+    pub skipped: u64,
+    pub interrupted: bool,
+}
+
+fn default_output(inputs: &[PathBuf]) -> PathBuf {
+    let first = &inputs[0];
+    if first.is_dir() {
+        first.join(format!(
+            "{}.vrnn",
+            first.file_name().map_or("model".into(), |n| n.to_string_lossy())
+        ))
+    } else {
+        first.with_extension("vrnn")
+    }
+}
+
+/// Negative ELBO per frame on fixed validation windows with fixed noise.
+fn validate(net: &Net, val: &[f32], opts: &FitOptions, device: &Device) -> Result<f64> {
+    let c = &net.config;
+    let window = opts.seq_len * c.frame_size;
+    let n = val.len() / window;
+    let mut rng = Rng::new(opts.seed ^ 0x0F1E_2D3C);
+    let (mut total, mut frames) = (0.0, 0usize);
+    for chunk in val.chunks(window * opts.batch) {
+        let b = chunk.len() / window;
+        let x = Tensor::from_slice(chunk, (b, opts.seq_len, c.frame_size), device)?;
+        let eps = noise(&mut rng, opts.seq_len, b, c.z_size(), device)?;
+        let (losses, _) = net.forward(&x, &eps)?;
+        total += (losses.kl + losses.nll)?.sum_all()?.to_scalar::<f32>()? as f64;
+        frames += b * opts.seq_len;
+    }
+    debug_assert_eq!(frames, n * opts.seq_len);
+    Ok(total / frames.max(1) as f64)
+}
+
+fn noise(rng: &mut Rng, t: usize, b: usize, z: usize, device: &Device) -> Result<Tensor> {
+    let mut v = vec![0.0f32; t * b * z];
+    rng.fill_gaussian(&mut v);
+    Ok(Tensor::from_vec(v, (t, b, z), device)?)
+}
+
+fn append_metrics(path: &Path, line: &serde_json::Value) -> Result<()> {
+    let mut f = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(path)
+        .with_context(|| format!("{}: cannot write metrics", path.display()))?;
+    writeln!(f, "{line}")?;
+    Ok(())
+}
+
+fn plot_curves(metrics: &Path, curves: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(metrics)?;
+    let (mut train, mut val) = (Vec::new(), Vec::new());
+    for line in text.lines() {
+        let Ok(v) = serde_json::from_str::<serde_json::Value>(line) else { continue };
+        let step = v["step"].as_f64().unwrap_or(0.0);
+        if let Some(l) = v["loss"].as_f64() {
+            train.push((step, l));
+        }
+        if let Some(l) = v["val_nelbo"].as_f64() {
+            val.push((step, l));
+        }
+    }
+    plot::lines(
+        curves,
+        "VRNN training",
+        "step",
+        "negative ELBO per frame (nats)",
+        &[("train", train), ("validation", val)],
+        (900, 540),
+    )
+}
+
+fn save_all(
+    out: &Outputs,
+    state: &TrainingState,
+    net: &Net,
+    adam: &Adam,
+    data: &Dataset,
+    val_nelbo: Option<f64>,
+) -> Result<()> {
+    checkpoint::save(&out.checkpoint, state, net, adam)?;
+    let mut config = state.config.clone();
+    config.provenance = vrnn_core::Provenance {
+        data: data
+            .files
+            .iter()
+            .map(|f| {
+                f.file_name()
+                    .map_or_else(|| f.display().to_string(), |n| n.to_string_lossy().into_owned())
+            })
+            .collect(),
+        steps: state.step,
+        date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+        trainer_version: env!("CARGO_PKG_VERSION").to_string(),
+        validation_nelbo: val_nelbo,
+    };
+    net.to_file(&config)?.save(&out.model)?;
+    Ok(())
+}
+
+pub fn fit(opts: &FitOptions) -> Result<FitReport> {
+    let files = audio::collect_wavs(&opts.inputs)?;
+    let out = Outputs::for_model(opts.output.clone().unwrap_or_else(|| default_output(&files)));
+    let device = device::pick(&opts.device)?;
+    let mut config: ModelConfig = opts.preset.config();
+    config.cell = opts.cell;
+    let window = opts.seq_len * config.frame_size;
+    let data = Dataset::load(&files, config.sample_rate, window, opts.val_split, opts.seed)?;
+    config.normalisation = data.norm;
+    let val = data.val_windows(VAL_WINDOWS);
+
+    let resuming = opts.resume && out.checkpoint.exists();
+    let (mut state, net, mut adam) = if resuming {
+        let (state, net, adam) = checkpoint::load(&out.checkpoint, &device, opts.lr)?;
+        if state.seed != opts.seed {
+            bail!(
+                "{}: made with --seed {}, not {}",
+                out.checkpoint.display(),
+                state.seed,
+                opts.seed
+            );
+        }
+        (state, net, adam)
+    } else {
+        if opts.resume {
+            eprintln!("no checkpoint at {}: starting afresh", out.checkpoint.display());
+        }
+        let _ = std::fs::remove_file(&out.metrics);
+        let net = Net::init(&config, opts.seed, &device)?;
+        let adam = Adam::new(&net, opts.lr)?;
+        let state = TrainingState {
+            config: config.clone(),
+            step: 0,
+            adam_t: 0,
+            seed: opts.seed,
+            skipped: 0,
+            elapsed_s: 0.0,
+        };
+        (state, net, adam)
+    };
+    let config = state.config.clone();
+
+    let stop = Arc::new(AtomicBool::new(false));
+    {
+        let stop = stop.clone();
+        // A second handler in the same process (tests) is refused; the first still stops us.
+        let _ = ctrlc::set_handler(move || stop.store(true, Ordering::SeqCst));
+    }
+
+    let total_steps = opts.steps.unwrap_or(u64::MAX);
+    let deadline = opts.minutes.map(|m| m * 60.0);
+    let bar = if opts.quiet {
+        ProgressBar::hidden()
+    } else if opts.steps.is_some() {
+        ProgressBar::new(total_steps)
+    } else {
+        ProgressBar::new(deadline.unwrap_or(0.0) as u64)
+    };
+    bar.set_style(
+        ProgressStyle::with_template("{bar:30} {pos}/{len} {msg} [{elapsed_precise}, ETA {eta}]")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    if !opts.quiet {
+        eprintln!(
+            "training {} ({} parameters) on {} from {} file(s), {:.1} s of audio; model -> {}",
+            config.variant_name(),
+            config.parameter_count(),
+            device::describe(&device),
+            files.len(),
+            data.train_samples() as f64 / config.sample_rate as f64,
+            out.model.display()
+        );
+    }
+
+    let initial_val =
+        if state.step == 0 { Some(validate(&net, &val, opts, &device)?) } else { None };
+    if let Some(v) = initial_val {
+        append_metrics(
+            &out.metrics,
+            &serde_json::json!({"step": 0, "val_nelbo": v, "elapsed_s": 0.0, "skipped": 0}),
+        )?;
+    }
+    let mut last_val = initial_val;
+    let started = Instant::now();
+    let base_elapsed = state.elapsed_s;
+    let mut bad_in_a_row = 0;
+    let mut interrupted = false;
+    let (mut window_loss, mut window_kl, mut window_nll, mut window_n) = (0.0, 0.0, 0.0, 0u32);
+    let mut window_start = Instant::now();
+    let frames_per_step = (opts.batch * opts.seq_len) as f64;
+    while state.step < total_steps {
+        let run_s = started.elapsed().as_secs_f64();
+        if stop.load(Ordering::SeqCst) {
+            interrupted = true;
+            break;
+        }
+        if deadline.is_some_and(|d| base_elapsed + run_s >= d) {
+            break;
+        }
+        let mut rng = Rng::new(derive_seed(opts.seed, state.step));
+        let x = Tensor::from_vec(
+            data.train_batch(opts.batch, &mut rng),
+            (opts.batch, opts.seq_len, config.frame_size),
+            &device,
+        )?;
+        let eps = noise(&mut rng, opts.seq_len, opts.batch, config.z_size(), &device)?;
+        let (losses, _) = net.forward(&x, &eps)?;
+        let kl = losses.kl.mean_all()?;
+        let nll = losses.nll.mean_all()?;
+        let loss = (&kl + &nll)?;
+        let loss_value = loss.to_scalar::<f32>()? as f64;
+        let applied = loss_value.is_finite()
+            && matches!(adam.step(&net, &loss.backward()?, opts.clip)?, Update::Applied { .. });
+        state.step += 1;
+        if applied {
+            bad_in_a_row = 0;
+            window_loss += loss_value;
+            window_kl += kl.to_scalar::<f32>()? as f64;
+            window_nll += nll.to_scalar::<f32>()? as f64;
+            window_n += 1;
+        } else {
+            state.skipped += 1;
+            bad_in_a_row += 1;
+            if bad_in_a_row >= MAX_BAD_IN_A_ROW {
+                bar.abandon();
+                bail!(
+                    "training diverged: {bad_in_a_row} batches in a row had a non-finite loss or gradient at step {}. \
+                     The last good checkpoint ({}) and model ({}) are kept; try a lower --lr or --clip.",
+                    state.step, out.checkpoint.display(), out.model.display()
+                );
+            }
+        }
+        let validate_now = state.step % opts.val_every == 0 || state.step == total_steps;
+        if validate_now {
+            last_val = Some(validate(&net, &val, opts, &device)?);
+        }
+        if state.step % 10 == 0 || validate_now {
+            let fps =
+                frames_per_step * window_n as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
+            let n = window_n.max(1) as f64;
+            let line = serde_json::json!({
+                "step": state.step, "loss": (window_n > 0).then(|| window_loss / n),
+                "kl": (window_n > 0).then(|| window_kl / n), "nll": (window_n > 0).then(|| window_nll / n),
+                "val_nelbo": if validate_now { last_val } else { None },
+                "frames_per_s": fps, "elapsed_s": base_elapsed + started.elapsed().as_secs_f64(), "skipped": state.skipped,
+            });
+            append_metrics(&out.metrics, &line)?;
+            bar.set_message(format!(
+                "loss {:.2} kl {:.2} rec {:.2} val {} {:.0} frames/s",
+                window_loss / n,
+                window_kl / n,
+                window_nll / n,
+                last_val.map_or("-".into(), |v| format!("{v:.2}")),
+                fps
+            ));
+            (window_loss, window_kl, window_nll, window_n) = (0.0, 0.0, 0.0, 0);
+            window_start = Instant::now();
+        }
+        if opts.steps.is_some() {
+            bar.set_position(state.step)
+        } else {
+            bar.set_position(started.elapsed().as_secs())
+        }
+        if state.step % opts.checkpoint_every == 0 {
+            state.adam_t = adam.t;
+            state.elapsed_s = base_elapsed + started.elapsed().as_secs_f64();
+            save_all(&out, &state, &net, &adam, &data, last_val)?;
+        }
+    }
+    bar.finish_and_clear();
+    let val_nelbo = validate(&net, &val, opts, &device)?;
+    state.adam_t = adam.t;
+    state.elapsed_s = base_elapsed + started.elapsed().as_secs_f64();
+    save_all(&out, &state, &net, &adam, &data, Some(val_nelbo))?;
+    append_metrics(
+        &out.metrics,
+        &serde_json::json!({"step": state.step, "val_nelbo": val_nelbo, "elapsed_s": state.elapsed_s, "skipped": state.skipped}),
+    )?;
+    if let Err(e) = plot_curves(&out.metrics, &out.curves) {
+        eprintln!("warning: could not draw {}: {e:#}", out.curves.display());
+    }
+    Ok(FitReport {
+        outputs: out,
+        steps: state.step,
+        val_nelbo,
+        initial_val_nelbo: initial_val,
+        skipped: state.skipped,
+        interrupted,
+    })
+}

@@ -1,0 +1,236 @@
+//! The VRNN in candle, for training. It mirrors vrnn-core exactly: the same configuration
+//! type, the same tensor names (vrnn_core::names) and the same equations, batched over
+//! sequences. Tested against vrnn-core to 1e-4.
+
+use std::collections::HashMap;
+
+use anyhow::{Context, Result};
+use candle_core::{DType, Device, IndexOp, Tensor, Var, D};
+use vrnn_core::config::{Latent, Mlp, Output};
+use vrnn_core::names::{self, bias, layer, tensor_specs, weight, LOGITS, MU, SIGMA};
+use vrnn_core::{Cell, ModelConfig, ModelFile, Rng};
+
+const SIGMA_FLOOR: f64 = 1e-4;
+const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+
+pub struct Net {
+    pub config: ModelConfig,
+    /// In `tensor_specs` order, so that files and checkpoints list them the same way.
+    pub vars: Vec<(String, Var)>,
+    index: HashMap<String, usize>,
+}
+
+/// Per-frame loss terms of a batch, `[batch, steps]`.
+pub struct Losses {
+    pub kl: Tensor,
+    pub nll: Tensor,
+}
+
+/// Every intermediate the equivalence test compares, `[batch * steps, .]` row b*T + t.
+pub struct Trace {
+    pub h_prev: Tensor,
+    pub mu0: Option<Tensor>,
+    pub sigma0: Option<Tensor>,
+    pub mu_z: Option<Tensor>,
+    pub sigma_z: Option<Tensor>,
+}
+
+/// log(1 + e^x), stable for large |x|.
+pub fn softplus(x: &Tensor) -> Result<Tensor> {
+    Ok((x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?)
+}
+
+fn log_sum_exp(x: &Tensor, dim: usize) -> Result<Tensor> {
+    let max = x.max_keepdim(dim)?.detach();
+    Ok((x.broadcast_sub(&max)?.exp()?.sum_keepdim(dim)?.log()? + max)?.squeeze(dim)?)
+}
+
+impl Net {
+    fn from_values(config: ModelConfig, values: Vec<(String, Tensor)>) -> Result<Net> {
+        let vars: Vec<(String, Var)> = values
+            .into_iter()
+            .map(|(n, t)| Ok((n, Var::from_tensor(&t)?)))
+            .collect::<Result<_>>()?;
+        let index = vars.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
+        Ok(Net { config, vars, index })
+    }
+
+    /// Fresh weights, uniform in +-1/sqrt(fan_in) (PyTorch's default), drawn from `seed`.
+    pub fn init(config: &ModelConfig, seed: u64, device: &Device) -> Result<Net> {
+        config.validate().map_err(anyhow::Error::msg)?;
+        let mut rng = Rng::new(seed);
+        let values = tensor_specs(config)
+            .into_iter()
+            .map(|s| {
+                let fan_in = if s.shape.len() == 2 { s.shape[1] } else { config.hidden };
+                let bound = 1.0 / (fan_in as f32).sqrt();
+                let n: usize = s.shape.iter().product();
+                let v: Vec<f32> = (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * bound).collect();
+                Ok((s.name, Tensor::from_vec(v, s.shape, device)?))
+            })
+            .collect::<Result<_>>()?;
+        Self::from_values(config.clone(), values)
+    }
+
+    pub fn from_file(file: &ModelFile, device: &Device) -> Result<Net> {
+        let values = tensor_specs(&file.config)
+            .into_iter()
+            .map(|s| {
+                Ok((s.name.clone(), Tensor::from_slice(file.tensor(&s.name), s.shape, device)?))
+            })
+            .collect::<Result<_>>()?;
+        Self::from_values(file.config.clone(), values)
+    }
+
+    pub fn to_file(&self, config: &ModelConfig) -> Result<ModelFile> {
+        let tensors = self
+            .vars
+            .iter()
+            .map(|(n, v)| Ok((n.clone(), v.as_tensor().flatten_all()?.to_vec1::<f32>()?)))
+            .collect::<Result<HashMap<_, _>>>()?;
+        ModelFile::new(config.clone(), tensors, "trained weights").context("exporting the model")
+    }
+
+    pub fn var(&self, name: &str) -> &Tensor {
+        self.vars[self.index[name]].1.as_tensor()
+    }
+
+    pub fn parameter_count(&self) -> usize {
+        self.vars.iter().map(|(_, v)| v.elem_count()).sum()
+    }
+
+    fn linear(&self, module: &str, part: &str, x: &Tensor) -> Result<Tensor> {
+        let w = self.var(&weight(module, part));
+        Ok(x.matmul(&w.t()?)?.broadcast_add(self.var(&bias(module, part)))?)
+    }
+
+    fn mlp(&self, module: &str, spec: Mlp, x: &Tensor) -> Result<Tensor> {
+        let mut v = x.clone();
+        for i in 0..spec.layers {
+            v = self.linear(module, &layer(i), &v)?.relu()?;
+        }
+        Ok(v)
+    }
+
+    fn gaussian(&self, module: &str, spec: Mlp, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let t = self.mlp(module, spec, x)?;
+        let mu = self.linear(module, MU, &t)?;
+        let sigma = (softplus(&self.linear(module, SIGMA, &t)?)? + SIGMA_FLOOR)?;
+        Ok((mu, sigma))
+    }
+
+    fn cell(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
+        let gx = x
+            .matmul(&self.var(names::RNN_WEIGHT_IH).t()?)?
+            .broadcast_add(self.var(names::RNN_BIAS_IH))?;
+        let gh = h
+            .matmul(&self.var(names::RNN_WEIGHT_HH).t()?)?
+            .broadcast_add(self.var(names::RNN_BIAS_HH))?;
+        let sig = candle_nn::ops::sigmoid;
+        match self.config.cell {
+            Cell::Lstm => {
+                let g = (gx + gh)?.chunk(4, 1)?;
+                let c = ((sig(&g[1])? * c)? + (sig(&g[0])? * g[2].tanh()?)?)?;
+                let h = (sig(&g[3])? * c.tanh()?)?;
+                Ok((h, c))
+            }
+            Cell::Gru => {
+                let (x3, h3) = (gx.chunk(3, 1)?, gh.chunk(3, 1)?);
+                let r = sig(&(&x3[0] + &h3[0])?)?;
+                let z = sig(&(&x3[1] + &h3[1])?)?;
+                let n = (&x3[2] + (r * &h3[2])?)?.tanh()?;
+                let h = (&n + (z * (h - &n)?)?)?;
+                Ok((h, c.clone()))
+            }
+        }
+    }
+
+    /// Teacher-forced pass over `x` `[batch, steps, frame]` (normalised), with posterior
+    /// noise `eps_z` `[steps, batch, latent]` (ignored without a latent).
+    pub fn forward(&self, x: &Tensor, eps_z: &Tensor) -> Result<(Losses, Trace)> {
+        let c = &self.config;
+        let (b, t, f) = x.dims3()?;
+        let (hid, z) = (c.hidden, c.z_size());
+        let n = b * t;
+        let xf = x.reshape((n, f))?;
+        let px = self.mlp(names::PHI_X, c.phi_x, &xf)?.reshape((b, t, c.phi_x.width))?;
+        let mut h = Tensor::zeros((b, hid), DType::F32, x.device())?;
+        let mut cs = h.clone();
+        let (mut hs, mut mu_zs, mut sigma_zs, mut pzs) = (vec![], vec![], vec![], vec![]);
+        for step in 0..t {
+            let px_t = px.i((.., step, ..))?;
+            hs.push(h.clone());
+            let rnn_in = if c.has_latent() {
+                let enc_in = Tensor::cat(&[&px_t, &h], 1)?;
+                let (mu_z, sigma_z) = self.gaussian(names::ENCODER, c.encoder, &enc_in)?;
+                let zt = (&mu_z + (&sigma_z * eps_z.i(step)?)?)?;
+                let pz = self.mlp(names::PHI_Z, c.phi_z, &zt)?;
+                let rnn_in = Tensor::cat(&[&px_t, &pz], 1)?;
+                mu_zs.push(mu_z);
+                sigma_zs.push(sigma_z);
+                pzs.push(pz);
+                rnn_in
+            } else {
+                px_t
+            };
+            (h, cs) = self.cell(&rnn_in, &h, &cs)?;
+        }
+        let flat = |v: &[Tensor], width: usize| -> Result<Tensor> {
+            Ok(Tensor::stack(v, 1)?.reshape((n, width))?)
+        };
+        let h_prev = flat(&hs, hid)?;
+        let mut trace =
+            Trace { h_prev: h_prev.clone(), mu0: None, sigma0: None, mu_z: None, sigma_z: None };
+        let (kl, dec_in) = if c.has_latent() {
+            let (mu_z, sigma_z) = (flat(&mu_zs, z)?, flat(&sigma_zs, z)?);
+            let kl = match c.latent {
+                Latent::Conditional => {
+                    let (mu0, sigma0) = self.gaussian(names::PRIOR, c.prior, &h_prev)?;
+                    let kl = gaussian_kl(&mu_z, &sigma_z, &mu0, &sigma0)?;
+                    trace.mu0 = Some(mu0);
+                    trace.sigma0 = Some(sigma0);
+                    kl
+                }
+                _ => {
+                    // Against N(0, I): ln(1/s) + (s^2 + m^2)/2 - 1/2.
+                    let per = ((sigma_z.sqr()? + mu_z.sqr()?)? * 0.5)?;
+                    ((per - sigma_z.log()?)? - 0.5)?.sum(1)?
+                }
+            };
+            trace.mu_z = Some(mu_z);
+            trace.sigma_z = Some(sigma_z);
+            (kl, Tensor::cat(&[&flat(&pzs, c.phi_z.width)?, &h_prev], 1)?)
+        } else {
+            (Tensor::zeros(n, DType::F32, x.device())?, h_prev)
+        };
+        let hd = self.mlp(names::DECODER, c.decoder, &dec_in)?;
+        let mu = self.linear(names::DECODER, MU, &hd)?;
+        let sigma = (softplus(&self.linear(names::DECODER, SIGMA, &hd)?)? + SIGMA_FLOOR)?;
+        let nll = match c.output {
+            Output::Gauss => gaussian_nll(&xf, &mu, &sigma)?.sum(1)?,
+            Output::Gmm { components: k } => {
+                let (mu, sigma) = (mu.reshape((n, k, f))?, sigma.reshape((n, k, f))?);
+                let xk = xf.unsqueeze(1)?.broadcast_as((n, k, f))?;
+                let ll = gaussian_nll(&xk, &mu, &sigma)?.sum(2)?.neg()?;
+                let logits = self.linear(names::DECODER, LOGITS, &hd)?;
+                let log_pi = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
+                log_sum_exp(&(log_pi + ll)?, 1)?.neg()?
+            }
+        };
+        Ok((Losses { kl: kl.reshape((b, t))?, nll: nll.reshape((b, t))? }, trace))
+    }
+}
+
+/// Element-wise -log N(x; mu, sigma^2).
+fn gaussian_nll(x: &Tensor, mu: &Tensor, sigma: &Tensor) -> Result<Tensor> {
+    let d = ((x - mu)? / sigma)?;
+    Ok(((d.sqr()? * 0.5)? + sigma.log()?)?.affine(1.0, HALF_LN_2PI)?)
+}
+
+/// KL(N(mq, sq^2) || N(mp, sp^2)) summed over the last dimension.
+fn gaussian_kl(mq: &Tensor, sq: &Tensor, mp: &Tensor, sp: &Tensor) -> Result<Tensor> {
+    let ratio = (sp.log()? - sq.log()?)?;
+    let num = (sq.sqr()? + (mq - mp)?.sqr()?)?;
+    let term = (num / (sp.sqr()? * 2.0)?)?;
+    Ok(((ratio + term)? - 0.5)?.sum(1)?)
+}

@@ -1,0 +1,91 @@
+//! The training curves as a PNG beside the model.
+
+use std::path::Path;
+
+use anyhow::{anyhow, Result};
+use plotters::prelude::*;
+
+/// The first system font found, for the axis labels. Without one the chart has no text.
+fn register_font() -> bool {
+    const CANDIDATES: &[&str] = &[
+        "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+        "/usr/share/fonts/TTF/DejaVuSans.ttf",
+        "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+        "/System/Library/Fonts/Supplemental/Arial.ttf",
+        "C:\\Windows\\Fonts\\arial.ttf",
+    ];
+    CANDIDATES.iter().any(|p| {
+        std::fs::read(p).is_ok_and(|bytes| {
+            plotters::style::register_font(
+                "sans-serif",
+                FontStyle::Normal,
+                Box::leak(bytes.into_boxed_slice()),
+            )
+            .is_ok()
+        })
+    })
+}
+
+/// A line chart of several named series of (x, y) points.
+pub fn lines(
+    path: &Path,
+    title: &str,
+    x_label: &str,
+    y_label: &str,
+    series: &[(&str, Vec<(f64, f64)>)],
+    size: (u32, u32),
+) -> Result<()> {
+    let has_text = register_font();
+    let points = series.iter().flat_map(|(_, s)| s.iter()).filter(|(_, y)| y.is_finite());
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let mut builder = ChartBuilder::on(&root);
+    builder.margin(15);
+    if has_text {
+        builder.caption(title, ("sans-serif", 22)).x_label_area_size(40).y_label_area_size(70);
+    }
+    let mut chart = builder
+        .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (y0 - pad)..(y1 + pad))
+        .map_err(|e| anyhow!("{e}"))?;
+    if has_text {
+        chart
+            .configure_mesh()
+            .x_desc(x_label)
+            .y_desc(y_label)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    let colours = [BLUE, RED, GREEN, MAGENTA, CYAN, BLACK];
+    for (i, (name, s)) in series.iter().enumerate() {
+        let colour = colours[i % colours.len()];
+        let drawn = chart
+            .draw_series(LineSeries::new(
+                s.iter().copied().filter(|(_, y)| y.is_finite()),
+                colour.stroke_width(2),
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+        if has_text {
+            drawn
+                .label(*name)
+                .legend(move |(x, y)| PathElement::new([(x, y), (x + 20, y)], colour));
+        }
+    }
+    if has_text {
+        chart
+            .configure_series_labels()
+            .background_style(WHITE.mix(0.8))
+            .border_style(BLACK)
+            .draw()
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    root.present().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}

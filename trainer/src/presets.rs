@@ -1,0 +1,41 @@
+//! Model sizes a user picks with `--preset`.
+
+use clap::ValueEnum;
+use vrnn_core::{Cell, Latent, MlpSpec, ModelConfig, Output};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Preset {
+    /// Hidden 32, MLPs 1x32, latent 8: for tests, learns little.
+    Tiny,
+    /// Hidden 128, MLPs 2x128, latent 32.
+    Small,
+    /// Hidden 256, MLPs 2x256, latent 64.
+    Medium,
+    /// Hidden 512, MLPs 2x512, latent 128.
+    Large,
+}
+
+impl Preset {
+    pub fn config(self) -> ModelConfig {
+        let (hidden, layers, width, latent) = match self {
+            Preset::Tiny => (32, 1, 32, 8),
+            Preset::Small => (128, 2, 128, 32),
+            Preset::Medium => (256, 2, 256, 64),
+            Preset::Large => (512, 2, 512, 128),
+        };
+        let mlp = MlpSpec::new(layers, width);
+        ModelConfig {
+            cell: Cell::Lstm,
+            hidden,
+            latent: Latent::Conditional,
+            latent_size: latent,
+            output: Output::Gauss,
+            phi_x: mlp,
+            phi_z: mlp,
+            prior: mlp,
+            encoder: mlp,
+            decoder: mlp,
+            ..ModelConfig::default()
+        }
+    }
+}

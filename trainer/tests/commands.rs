@@ -1,0 +1,106 @@
+//! eval, sample and info on a model the trainer wrote, through the real binary.
+
+mod common;
+
+use std::process::Command;
+use std::sync::OnceLock;
+
+use vrnn_trainer::fit::fit;
+
+fn trainer(args: &[&str]) -> String {
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer")).args(args).output().unwrap();
+    assert!(out.status.success(), "{args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// One small trained model shared by the tests of this file.
+fn model() -> &'static str {
+    static MODEL: OnceLock<String> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = common::temp_dir("commands");
+        let path = dir.join("m.vrnn");
+        fit(&common::tiny_fit(path.clone(), 30)).unwrap();
+        path.to_str().unwrap().to_string()
+    })
+}
+
+#[test]
+fn eval_reports_consistent_numbers_in_both_scales() {
+    let arctic = common::arctic();
+    let json: serde_json::Value =
+        serde_json::from_str(&trainer(&["eval", model(), arctic.to_str().unwrap(), "--json"]))
+            .unwrap();
+    let get = |k: &str| json[k].as_f64().unwrap_or_else(|| panic!("{k} in {json}"));
+    let frames = get("frames");
+    assert_eq!(frames, 6.0 * 40.0, "3.1 s = 6 whole 0.5 s sequences");
+    assert!((get("nelbo_per_sequence_norm") - 40.0 * get("nelbo_per_frame_norm")).abs() < 1e-6);
+    assert!(
+        (get("nelbo_per_frame_norm") - get("kl_per_frame") - get("recon_nll_per_frame_norm")).abs()
+            < 1e-6
+    );
+    let file = vrnn_core::ModelFile::load(model()).unwrap();
+    let log_det = 200.0 * (file.config.normalisation.std as f64).ln();
+    assert!((get("nelbo_per_frame_raw") - get("nelbo_per_frame_norm") - log_det).abs() < 1e-6);
+    assert!(get("kl_per_frame") >= 0.0);
+    let text = trainer(&["eval", model(), arctic.to_str().unwrap()]);
+    assert!(text.contains("negative ELBO") && text.contains("per sequence"), "{text}");
+}
+
+#[test]
+fn sample_is_byte_identical_for_the_same_seed() {
+    let dir = common::temp_dir("sample");
+    let render = |name: &str, seed: &str| {
+        let p = dir.join(name);
+        trainer(&[
+            "sample",
+            model(),
+            "-o",
+            p.to_str().unwrap(),
+            "--seconds",
+            "1.5",
+            "--seed",
+            seed,
+            "--sample-rate",
+            "44100",
+        ]);
+        std::fs::read(p).unwrap()
+    };
+    let (a, b, c) = (render("a.wav", "7"), render("b.wav", "7"), render("c.wav", "8"));
+    assert_eq!(a, b);
+    assert_ne!(a, c);
+    let reader = hound::WavReader::new(std::io::Cursor::new(a)).unwrap();
+    assert_eq!(reader.spec().sample_rate, 44_100);
+    assert_eq!(reader.len(), 66_150);
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn info_reports_configuration_provenance_and_cost() {
+    let json: serde_json::Value =
+        serde_json::from_str(&trainer(&["info", model(), "--json"])).unwrap();
+    assert_eq!(json["variant"], "VRNN-Gauss");
+    assert_eq!(json["config"]["provenance"]["steps"], 30);
+    assert!(json["parameters"].as_u64().unwrap() > 1000);
+    assert!(json["step_us_median"].as_f64().unwrap() > 0.0);
+    assert!(json["realtime_factor"].as_f64().unwrap() > 1.0);
+    let text = trainer(&["info", model()]);
+    assert!(text.contains("real-time factor") && text.contains("arctic_a0009.wav"), "{text}");
+}
+
+#[test]
+fn a_damaged_model_file_is_named_in_the_error() {
+    let dir = common::temp_dir("damaged");
+    let p = dir.join("broken.vrnn");
+    let bytes = std::fs::read(model()).unwrap();
+    std::fs::write(&p, &bytes[..bytes.len() / 2]).unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["info", p.to_str().unwrap()])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("broken.vrnn") && e.contains("not a valid safetensors"),
+        "{e}"
+    );
+    std::fs::remove_dir_all(dir).unwrap();
+}

@@ -1,0 +1,90 @@
+//! Shared by the trainer's tests: paths to the shared recordings and WAV writers.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+
+use vrnn_trainer::fit::FitOptions;
+use vrnn_trainer::presets::Preset;
+
+pub fn data(rel: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel)
+}
+
+pub fn arctic() -> PathBuf {
+    data("arctic/arctic_a0009.wav")
+}
+
+pub fn temp_dir(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("vrnn-trainer-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+/// Options for a quick tiny-model run on the arctic utterance.
+pub fn tiny_fit(output: PathBuf, steps: u64) -> FitOptions {
+    FitOptions {
+        inputs: vec![arctic()],
+        output: Some(output),
+        preset: Preset::Tiny,
+        cell: vrnn_core::Cell::Lstm,
+        steps: Some(steps),
+        minutes: None,
+        device: "cpu".into(),
+        seed: 3,
+        resume: false,
+        val_split: 0.1,
+        lr: 3e-3,
+        batch: 8,
+        seq_len: 40,
+        clip: 10.0,
+        checkpoint_every: 10,
+        val_every: 1000,
+        quiet: true,
+    }
+}
+
+pub fn write_float_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: 32,
+        sample_format: hound::SampleFormat::Float,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    samples.iter().for_each(|s| w.write_sample(*s).unwrap());
+    w.finalize().unwrap();
+}
+
+pub fn write_int_wav(path: &Path, rate: u32, channels: u16, bits: u16, samples: &[f32]) {
+    let spec = hound::WavSpec {
+        channels,
+        sample_rate: rate,
+        bits_per_sample: bits,
+        sample_format: hound::SampleFormat::Int,
+    };
+    let mut w = hound::WavWriter::create(path, spec).unwrap();
+    let scale = ((1i64 << (bits - 1)) - 1) as f32;
+    for s in samples {
+        let v = (s * scale) as i32;
+        if bits == 8 {
+            w.write_sample(v as i8).unwrap()
+        } else {
+            w.write_sample(v).unwrap()
+        }
+    }
+    w.finalize().unwrap();
+}
+
+/// A voiced-sounding test signal: a 150 Hz pulse-ish tone with harmonics.
+pub fn tone(rate: u32, seconds: f64) -> Vec<f32> {
+    (0..(rate as f64 * seconds) as usize)
+        .map(|i| {
+            let t = i as f32 / rate as f32;
+            (1..6)
+                .map(|k| (std::f32::consts::TAU * 150.0 * k as f32 * t).sin() / k as f32)
+                .sum::<f32>()
+                * 0.2
+        })
+        .collect()
+}

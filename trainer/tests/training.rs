@@ -1,0 +1,120 @@
+//! Training end to end: the tiny preset learns, the result plays in vrnn-core, and a run
+//! killed mid-way resumes to exactly the model an uninterrupted run makes.
+
+mod common;
+
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use vrnn_core::{Model, ModelFile, Stream};
+use vrnn_trainer::fit::fit;
+
+#[test]
+fn tiny_preset_learns_and_the_model_plays() {
+    let dir = common::temp_dir("learn");
+    let model_path = dir.join("tiny.vrnn");
+    let report = fit(&common::tiny_fit(model_path.clone(), 120)).unwrap();
+    let before = report.initial_val_nelbo.unwrap();
+    assert!(report.val_nelbo < before - 50.0, "validation -ELBO {before} -> {}", report.val_nelbo);
+    assert_eq!(report.skipped, 0);
+    for p in [&report.outputs.checkpoint, &report.outputs.metrics, &report.outputs.curves] {
+        assert!(p.exists(), "{} written", p.display());
+    }
+    let file = ModelFile::load(&model_path).unwrap();
+    assert_eq!(file.config.provenance.steps, 120);
+    assert_eq!(file.config.provenance.data, ["arctic_a0009.wav"]);
+    let mut stream = Stream::new(Arc::new(Model::from_file(&file)), 48_000.0, 1).unwrap();
+    let mut out = vec![0.0; 48_000];
+    stream.process(&mut out);
+    assert!(out.iter().all(|v| v.is_finite()));
+    let rms = (out.iter().map(|v| v * v).sum::<f32>() / out.len() as f32).sqrt();
+    assert!(rms > 1e-4, "not silent: rms {rms}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn killed_run_resumes_to_the_same_model() {
+    let dir = common::temp_dir("resume");
+    let steps = 40;
+    let straight = dir.join("straight.vrnn");
+    fit(&common::tiny_fit(straight.clone(), steps)).unwrap();
+
+    // The real binary, killed (SIGKILL) once it has written a checkpoint.
+    let killed = dir.join("killed.vrnn");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["fit", common::arctic().to_str().unwrap(), "-o", killed.to_str().unwrap()])
+        .args([
+            "--preset", "tiny", "--steps", "100000", "--device", "cpu", "--seed", "3", "--lr",
+            "3e-3",
+        ])
+        .args(["--batch-size", "8", "--checkpoint-every", "10", "--val-every", "1000", "--quiet"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let ckpt = killed.with_extension("ckpt");
+    let start = Instant::now();
+    while !ckpt.exists() && start.elapsed() < Duration::from_secs(120) {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    std::thread::sleep(Duration::from_millis(300));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    assert!(ckpt.exists(), "a checkpoint was written before the kill");
+
+    let mut resume = common::tiny_fit(killed.clone(), steps);
+    resume.resume = true;
+    let report = fit(&resume).unwrap();
+    assert_eq!(report.steps, steps);
+    let (a, b) = (ModelFile::load(&straight).unwrap(), ModelFile::load(&killed).unwrap());
+    for (name, va) in a.tensors() {
+        let vb = b.tensor(name);
+        let worst = va.iter().zip(vb).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+        assert!(worst <= 1e-6, "{name} differs by {worst}");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn interrupt_saves_and_exits_cleanly() {
+    let dir = common::temp_dir("sigint");
+    let model = dir.join("m.vrnn");
+    let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["fit", common::arctic().to_str().unwrap(), "-o", model.to_str().unwrap()])
+        .args([
+            "--preset",
+            "tiny",
+            "--steps",
+            "100000",
+            "--device",
+            "cpu",
+            "--batch-size",
+            "4",
+            "--quiet",
+        ])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let metrics = model.with_extension("metrics.jsonl");
+    let start = Instant::now();
+    while !std::fs::read_to_string(&metrics).is_ok_and(|m| m.lines().count() >= 3)
+        && start.elapsed() < Duration::from_secs(120)
+    {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Command::new("kill").args(["-INT", &child.id().to_string()]).status().unwrap();
+    let out = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "exit {:?}: {}",
+        out.status,
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("stopped at step") && stdout.contains("--resume"), "{stdout}");
+    let file = ModelFile::load(&model).unwrap();
+    assert!(file.config.provenance.steps > 0);
+    std::fs::remove_dir_all(dir).unwrap();
+}
