@@ -28,7 +28,7 @@ fn with_config_of(base: &ModelConfig, f: impl FnOnce(&mut serde_json::Value)) ->
     let mut header: serde_json::Value = serde_json::from_slice(&bytes[8..8 + header_len]).unwrap();
     header["__metadata__"]["vrnn_config"] = serde_json::Value::String(json.to_string());
     let mut new_header = serde_json::to_vec(&header).unwrap();
-    while new_header.len() % 8 != 0 {
+    while !new_header.len().is_multiple_of(8) {
         new_header.push(b' ');
     }
     let mut out = (new_header.len() as u64).to_le_bytes().to_vec();

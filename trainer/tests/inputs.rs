@@ -7,12 +7,14 @@ use std::process::Command;
 
 use vrnn_trainer::audio::load_mono;
 
+type Writer<'a> = Box<dyn Fn(&std::path::Path) + 'a>;
+
 #[test]
 fn every_wav_format_loads_as_mono_at_the_model_rate() {
     let dir = common::temp_dir("formats");
     let tone = common::tone(44_100, 1.2);
     let stereo: Vec<f32> = tone.iter().flat_map(|v| [*v, *v * 0.5]).collect();
-    let cases: Vec<(String, Box<dyn Fn(&std::path::Path)>)> = vec![
+    let cases: Vec<(String, Writer)> = vec![
         ("f32 stereo".into(), Box::new(|p| common::write_float_wav(p, 44_100, 2, &stereo))),
         ("i8".into(), Box::new(|p| common::write_int_wav(p, 44_100, 1, 8, &tone))),
         ("i16".into(), Box::new(|p| common::write_int_wav(p, 44_100, 1, 16, &tone))),
