@@ -3,6 +3,7 @@
 //! SIMD kernels, seeded sampling, and the streaming engine that turns frames into audio at
 //! the host's rate.
 
+pub mod builtin;
 pub mod config;
 pub mod file;
 pub mod generator;

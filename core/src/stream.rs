@@ -38,6 +38,7 @@ pub struct Stream {
     out_pos: usize,
     temperature: f32,
     noise: f32,
+    frames: u64,
 }
 
 fn sinc_parameters() -> SincInterpolationParameters {
@@ -82,6 +83,7 @@ impl Stream {
             out_pos: 0,
             temperature: 1.0,
             noise: 1.0,
+            frames: 0,
         })
     }
 
@@ -120,11 +122,27 @@ impl Stream {
         let _ = self.resampler.set_resample_ratio(self.base_ratio, false);
         self.out_len = 0;
         self.out_pos = 0;
+        self.frames = 0;
     }
 
     /// Samples of delay the resampler adds, at the host rate.
     pub fn latency(&self) -> usize {
         self.resampler.output_delay()
+    }
+
+    /// Frames generated since construction (or the last reset).
+    pub fn frames(&self) -> u64 {
+        self.frames
+    }
+
+    /// The next sample at the host rate.
+    #[inline]
+    pub fn next_sample(&mut self) -> f32 {
+        if self.out_pos == self.out_len {
+            self.refill();
+        }
+        self.out_pos += 1;
+        self.out[self.out_pos - 1]
     }
 
     /// Fills `out` with the next samples at the host rate.
@@ -145,6 +163,7 @@ impl Stream {
     fn refill(&mut self) {
         loop {
             let frame = self.generator.step(self.temperature, self.noise);
+            self.frames += 1;
             let (frames, capacity) = (frame.len(), self.out.len());
             let produced = match (
                 SequentialSlice::new(frame, 1, frames),

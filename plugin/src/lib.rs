@@ -1,1 +1,264 @@
+//! VRNN Synth: a CLAP/VST3 instrument (and standalone app) that plays a VRNN model's
+//! generative recurrence frame by frame in the audio thread.
 
+pub mod editor;
+pub mod engine;
+pub mod loader;
+pub mod params;
+pub mod telemetry;
+
+use std::num::NonZeroU32;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use crossbeam_channel::{Receiver, Sender};
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::midi::Key;
+use nice_plug::prelude::*;
+use nice_plug_egui::EguiEditorState;
+
+use engine::{Controls, Engine, Player};
+use loader::{Shared, Task};
+use params::{Mode, SynthParams};
+use telemetry::{TelemetryRx, TelemetryTx, SCOPE_DECIMATION};
+
+pub struct VrnnSynth {
+    params: Arc<SynthParams>,
+    shared: Arc<Shared>,
+    editor_state: Arc<EguiEditorState>,
+    player: Option<Player>,
+    engine_tx: Sender<Box<Engine>>,
+    engine_rx: Receiver<Box<Engine>>,
+    drop_tx: Sender<Box<Engine>>,
+    telemetry_tx: TelemetryTx,
+    telemetry_rx: Arc<Mutex<TelemetryRx>>,
+    scope_peak: f32,
+    scope_count: usize,
+    last_frame: u64,
+}
+
+impl Default for VrnnSynth {
+    fn default() -> Self {
+        let (engine_tx, engine_rx) = crossbeam_channel::bounded(4);
+        let (telemetry_tx, telemetry_rx) = telemetry::channel();
+        let params = Arc::new(SynthParams::default());
+        let shared = Arc::new(Shared::new());
+        params.model_path.on_restore(loader::restore_hook(shared.clone(), engine_tx.clone()));
+        VrnnSynth {
+            params,
+            shared,
+            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 560.0), 1.0),
+            player: None,
+            engine_tx,
+            engine_rx,
+            drop_tx: loader::spawn_dropper(),
+            telemetry_tx,
+            telemetry_rx: Arc::new(Mutex::new(telemetry_rx)),
+            scope_peak: 0.0,
+            scope_count: 0,
+            last_frame: 0,
+        }
+    }
+}
+
+impl VrnnSynth {
+    fn seed(&self) -> u64 {
+        self.params.seed.value() as u64
+    }
+
+    fn midi(&self) -> bool {
+        self.params.mode.value() == Mode::Midi
+    }
+
+    /// Telemetry for the editor: scope peaks and the latent trajectory, best effort.
+    fn report(&mut self, l: f32) {
+        self.scope_peak = self.scope_peak.max(l.abs());
+        self.scope_count += 1;
+        if self.scope_count == SCOPE_DECIMATION {
+            let _ = self.telemetry_tx.scope.push(self.scope_peak);
+            self.scope_peak = 0.0;
+            self.scope_count = 0;
+        }
+    }
+}
+
+impl Plugin for VrnnSynth {
+    const NAME: &'static str = "VRNN Synth";
+    const VENDOR: &'static str = "VRNN Synth";
+    const URL: &'static str = "https://github.com/vrnn-synth/vrnn-synth";
+    const EMAIL: &'static str = "dev@vrnn-synth.invalid";
+    const VERSION: &'static str = env!("CARGO_PKG_VERSION");
+
+    const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
+    ];
+    const MIDI_INPUT: MidiConfig = MidiConfig::Basic;
+    const SAMPLE_ACCURATE_AUTOMATION: bool = true;
+
+    type Editor = nice_plug_egui::EguiEditor<editor::EditorApp>;
+    type SysExMessage = ();
+    type BackgroundTask = Task;
+
+    fn params(&self) -> Arc<dyn Params> {
+        self.params.clone()
+    }
+
+    fn task_executor(&mut self) -> TaskExecutor<Self> {
+        loader::executor(self.shared.clone(), self.params.clone(), self.engine_tx.clone())
+    }
+
+    fn editor(&mut self, async_executor: AsyncExecutor<Self>) -> Option<Self::Editor> {
+        editor::create(
+            self.editor_state.clone(),
+            self.params.clone(),
+            self.shared.clone(),
+            self.telemetry_rx.clone(),
+            async_executor,
+        )
+    }
+
+    fn activate(
+        &mut self,
+        _layout: &AudioIOLayout,
+        config: &BufferConfig,
+        context: &mut impl ActivateContext<Self>,
+    ) -> bool {
+        let rate = config.sample_rate as f64;
+        let selected = self.shared.select_persisted(&self.params);
+        let engine =
+            match Engine::new(selected.model.clone(), selected.name.clone(), rate, self.seed()) {
+                Ok(e) => e,
+                Err(e) => {
+                    self.shared.set_status(format!("cannot run at {rate} Hz: {e}"));
+                    return false;
+                }
+            };
+        let latency = engine.latency() as u32;
+        self.shared.meters.sample_rate.store(rate as f32, std::sync::atomic::Ordering::Relaxed);
+        self.shared.meters.budget_us.store(
+            selected.model.config.frame_seconds() as f32 * 1e6,
+            std::sync::atomic::Ordering::Relaxed,
+        );
+        self.shared.meters.latency.store(latency, std::sync::atomic::Ordering::Relaxed);
+        context.set_latency_samples(latency);
+        // Replacing the player frees the previous one here, off the audio thread.
+        self.player =
+            Some(Player::new(Box::new(engine), self.drop_tx.clone(), self.seed(), self.midi()));
+        true
+    }
+
+    fn reset(&mut self) {
+        let (seed, midi) = (self.seed(), self.midi());
+        if let Some(p) = &mut self.player {
+            p.reset(seed, midi);
+        }
+        for p in
+            [&self.params.temperature, &self.params.noise, &self.params.gain, &self.params.width]
+        {
+            p.smoothed.reset(p.value());
+        }
+        self.last_frame = 0;
+    }
+
+    fn process(
+        &mut self,
+        buffer: &mut Buffer,
+        _aux: &mut AuxiliaryBuffers,
+        context: &mut impl ProcessContext<Self>,
+    ) -> ProcessStatus {
+        let Some(mut player) = self.player.take() else {
+            return ProcessStatus::Normal;
+        };
+        while let Ok(engine) = self.engine_rx.try_recv() {
+            player.swap(engine);
+        }
+        let (seed, midi) = (self.seed(), self.midi());
+        if seed != player.seed() {
+            player.set_seed(seed);
+        }
+        player.set_midi(midi);
+        let started = Instant::now();
+        let frames_before = player.frames();
+        let mut event = context.next_event();
+        for (i, mut samples) in buffer.iter_samples().enumerate() {
+            while let Some(e) = event {
+                if e.timing() as usize > i {
+                    break;
+                }
+                match e {
+                    NoteEvent::NoteOn { key: Key::Number(note), .. } => player.note_on(note),
+                    NoteEvent::NoteOff { key, .. } => player.note_off(key.number()),
+                    _ => {}
+                }
+                event = context.next_event();
+            }
+            let p = &self.params;
+            let controls = Controls {
+                temperature: p.temperature.smoothed.next(),
+                noise: p.noise.smoothed.next(),
+                gain: util::db_to_gain(p.gain.smoothed.next()),
+                width: p.width.smoothed.next(),
+            };
+            let (l, r) = player.next(&controls);
+            let mut channels = samples.iter_mut();
+            if let Some(s) = channels.next() {
+                *s = l;
+            }
+            if let Some(s) = channels.next() {
+                *s = r;
+            }
+            self.report(l);
+            let frame = player.frames();
+            if frame != self.last_frame {
+                self.last_frame = frame;
+                let _ = self.telemetry_tx.latent.push(player.latent_delta());
+            }
+        }
+        let stepped = player.frames().saturating_sub(frames_before);
+        if stepped > 0 {
+            let per_step = started.elapsed().as_secs_f32() * 1e6 / stepped as f32;
+            let m = &self.shared.meters;
+            let old = m.step_us.load(std::sync::atomic::Ordering::Relaxed);
+            let smoothed = if old == 0.0 { per_step } else { 0.9 * old + 0.1 * per_step };
+            m.step_us.store(smoothed, std::sync::atomic::Ordering::Relaxed);
+        }
+        self.shared
+            .meters
+            .nonfinite
+            .store(player.nonfinite(), std::sync::atomic::Ordering::Relaxed);
+        self.player = Some(player);
+        ProcessStatus::KeepAlive
+    }
+}
+
+impl ClapPlugin for VrnnSynth {
+    const CLAP_ID: &'static str = "org.vrnn-synth.vrnn-synth";
+    const CLAP_DESCRIPTION: Option<&'static str> =
+        Some("A neural instrument that improvises in the sound of a recording (VRNN)");
+    const CLAP_MANUAL_URL: Option<&'static str> = None;
+    const CLAP_SUPPORT_URL: Option<&'static str> = None;
+    const CLAP_FEATURES: &'static [ClapFeature] = &[
+        ClapFeature::Instrument,
+        ClapFeature::Synthesizer,
+        ClapFeature::Stereo,
+        ClapFeature::Mono,
+    ];
+}
+
+impl Vst3Plugin for VrnnSynth {
+    const VST3_CLASS_ID: [u8; 16] = *b"VrnnSynthVRNN015";
+    const VST3_SUBCATEGORIES: &'static [Vst3SubCategory] =
+        &[Vst3SubCategory::Instrument, Vst3SubCategory::Synth, Vst3SubCategory::Stereo];
+}
+
+nice_export_clap!(VrnnSynth);
+nice_export_vst3!(VrnnSynth);

@@ -87,6 +87,40 @@ fn default_output(inputs: &[PathBuf]) -> PathBuf {
     }
 }
 
+/// Mean per-frame loss terms of one applied update.
+pub struct StepLoss {
+    pub loss: f64,
+    pub kl: f64,
+    pub nll: f64,
+}
+
+/// One Adam update on the negative ELBO per frame of batch `x` `[batch, steps, frame]`.
+/// None when the loss or the gradient was not finite (nothing changed).
+pub fn train_step(
+    net: &Net,
+    adam: &mut Adam,
+    x: &Tensor,
+    eps: &Tensor,
+    clip: f64,
+) -> Result<Option<StepLoss>> {
+    let (losses, _) = net.forward(x, eps)?;
+    let kl = losses.kl.mean_all()?;
+    let nll = losses.nll.mean_all()?;
+    let loss = (&kl + &nll)?;
+    let value = loss.to_scalar::<f32>()? as f64;
+    if !value.is_finite() {
+        return Ok(None);
+    }
+    Ok(match adam.step(net, &loss.backward()?, clip)? {
+        Update::Applied { .. } => Some(StepLoss {
+            loss: value,
+            kl: kl.to_scalar::<f32>()? as f64,
+            nll: nll.to_scalar::<f32>()? as f64,
+        }),
+        Update::Skipped => None,
+    })
+}
+
 /// Negative ELBO per frame on fixed validation windows with fixed noise.
 fn validate(net: &Net, val: &[f32], opts: &FitOptions, device: &Device) -> Result<f64> {
     let c = &net.config;
@@ -106,7 +140,7 @@ fn validate(net: &Net, val: &[f32], opts: &FitOptions, device: &Device) -> Resul
     Ok(total / frames.max(1) as f64)
 }
 
-fn noise(rng: &mut Rng, t: usize, b: usize, z: usize, device: &Device) -> Result<Tensor> {
+pub fn noise(rng: &mut Rng, t: usize, b: usize, z: usize, device: &Device) -> Result<Tensor> {
     let mut v = vec![0.0f32; t * b * z];
     rng.fill_gaussian(&mut v);
     Ok(Tensor::from_vec(v, (t, b, z), device)?)
@@ -279,19 +313,13 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             &device,
         )?;
         let eps = noise(&mut rng, opts.seq_len, opts.batch, config.z_size(), &device)?;
-        let (losses, _) = net.forward(&x, &eps)?;
-        let kl = losses.kl.mean_all()?;
-        let nll = losses.nll.mean_all()?;
-        let loss = (&kl + &nll)?;
-        let loss_value = loss.to_scalar::<f32>()? as f64;
-        let applied = loss_value.is_finite()
-            && matches!(adam.step(&net, &loss.backward()?, opts.clip)?, Update::Applied { .. });
+        let step = train_step(&net, &mut adam, &x, &eps, opts.clip)?;
         state.step += 1;
-        if applied {
+        if let Some(s) = step {
             bad_in_a_row = 0;
-            window_loss += loss_value;
-            window_kl += kl.to_scalar::<f32>()? as f64;
-            window_nll += nll.to_scalar::<f32>()? as f64;
+            window_loss += s.loss;
+            window_kl += s.kl;
+            window_nll += s.nll;
             window_n += 1;
         } else {
             state.skipped += 1;

@@ -2,8 +2,19 @@
 
 use std::process::{exit, Command};
 
-/// Debian packages: ALSA and JACK headers for the standalone app, pkg-config to find them.
-pub const PACKAGES: &[&str] = &["pkg-config", "libasound2-dev", "libjack-jackd2-dev"];
+/// Debian packages: ALSA and JACK headers for the standalone app and pkg-config to find
+/// them; a virtual display, Mesa's software OpenGL and ImageMagick for the editor's
+/// screenshot test; a font for the trainer's plots.
+pub const PACKAGES: &[&str] = &[
+    "pkg-config",
+    "libasound2-dev",
+    "libjack-jackd2-dev",
+    "xvfb",
+    "x11-utils",
+    "imagemagick",
+    "libgl1-mesa-dri",
+    "fonts-dejavu-core",
+];
 
 fn installed(package: &str) -> bool {
     Command::new("dpkg-query")

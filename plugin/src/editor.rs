@@ -1,0 +1,198 @@
+//! The egui panel: parameters, the model and where it came from, a scope, the latent
+//! trajectory (delta_t), the step's CPU cost against its real-time budget, and loading.
+
+use std::collections::VecDeque;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
+use nice_plug::context::gui::GuiContext;
+use nice_plug::prelude::*;
+use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::{
+    create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, Frame, RepaintNotifier,
+};
+
+use crate::loader::{Shared, Task};
+use crate::params::SynthParams;
+use crate::telemetry::{Meters, TelemetryRx};
+use crate::VrnnSynth;
+
+const HISTORY: usize = 600;
+
+pub struct EditorApp {
+    params: Arc<SynthParams>,
+    shared: Arc<Shared>,
+    telemetry: Arc<Mutex<TelemetryRx>>,
+    executor: AsyncExecutor<VrnnSynth>,
+    gui: Option<GuiContext>,
+    scope: VecDeque<f32>,
+    latent: VecDeque<f32>,
+    path_field: String,
+}
+
+pub fn create(
+    state: Arc<EguiEditorState>,
+    params: Arc<SynthParams>,
+    shared: Arc<Shared>,
+    telemetry: Arc<Mutex<TelemetryRx>>,
+    executor: AsyncExecutor<VrnnSynth>,
+) -> Option<EguiEditor<EditorApp>> {
+    let path_field = params.model_path.get();
+    let app = EditorApp {
+        params,
+        shared,
+        telemetry,
+        executor,
+        gui: None,
+        scope: VecDeque::new(),
+        latent: VecDeque::new(),
+        path_field,
+    };
+    let settings = EguiNiceSettings::new()
+        .with_tile("VRNN Synth")
+        .with_repaint_poll_interval(Duration::from_millis(33));
+    create_egui_editor(state, RepaintNotifier::new(), settings, app)
+}
+
+fn push(history: &mut VecDeque<f32>, v: f32) {
+    if history.len() == HISTORY {
+        history.pop_front();
+    }
+    history.push_back(v);
+}
+
+/// A line plot of `values` scaled to fit `height`, newest on the right.
+fn plot(ui: &mut egui::Ui, values: &VecDeque<f32>, height: f32, colour: Color32, symmetric: bool) {
+    let (response, painter) =
+        ui.allocate_painter(Vec2::new(ui.available_width(), height), Sense::hover());
+    let rect: Rect = response.rect;
+    painter.rect_filled(rect, 4.0, Color32::from_gray(20));
+    let max = values.iter().fold(1e-6f32, |m, v| m.max(v.abs()));
+    let n = values.len().max(2);
+    let points: Vec<Pos2> = values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let x = rect.left() + rect.width() * i as f32 / (n - 1) as f32;
+            let y = if symmetric {
+                rect.center().y - v / max * rect.height() * 0.45
+            } else {
+                rect.bottom() - v / max * rect.height() * 0.9
+            };
+            Pos2::new(x, y)
+        })
+        .collect();
+    painter.add(egui::Shape::line(points, Stroke::new(1.5, colour)));
+}
+
+impl nice_plug_egui::NiceEguiApp for EditorApp {
+    fn build(
+        &mut self,
+        _ctx: egui::Context,
+        gui: GuiContext,
+        _frame: &mut Frame,
+    ) -> Result<(), nice_plug_egui::baseview::HandlerError> {
+        self.gui = Some(gui);
+        Ok(())
+    }
+
+    fn ui(&mut self, ui: &mut egui::Ui, _frame: &mut Frame) {
+        if let Ok(mut t) = self.telemetry.lock() {
+            while let Ok(v) = t.scope.pop() {
+                push(&mut self.scope, v);
+            }
+            while let Ok(v) = t.latent.pop() {
+                push(&mut self.latent, v);
+            }
+        }
+        ui.heading("VRNN Synth");
+        let Some(gui) = &self.gui else { return };
+        let setter = gui.param_setter();
+        let p = &self.params;
+        egui::Grid::new("params").num_columns(2).show(ui, |ui| {
+            for (label, slider) in [
+                ("Temperature", ParamSlider::for_param(&p.temperature, &setter)),
+                ("Noise", ParamSlider::for_param(&p.noise, &setter)),
+                ("Gain", ParamSlider::for_param(&p.gain, &setter)),
+                ("Width", ParamSlider::for_param(&p.width, &setter)),
+            ] {
+                ui.label(label);
+                ui.add(slider);
+                ui.end_row();
+            }
+            ui.label("Seed");
+            ui.add(ParamSlider::for_param(&p.seed, &setter));
+            ui.end_row();
+            ui.label("Mode");
+            ui.add(ParamSlider::for_param(&p.mode, &setter));
+            ui.end_row();
+        });
+        ui.separator();
+        let selected = self.shared.selected();
+        let c = &selected.model.config;
+        ui.label(format!(
+            "Model: {} — {} ({:?}, hidden {}, latent {}), {} parameters, {} Hz, frames of {}",
+            selected.name,
+            c.variant_name(),
+            c.cell,
+            c.hidden,
+            c.z_size(),
+            c.parameter_count(),
+            c.sample_rate,
+            c.frame_size
+        ));
+        let pv = &c.provenance;
+        ui.label(format!(
+            "Trained on {} — {} steps, {}, trainer {}{}",
+            if pv.data.is_empty() { "-".into() } else { pv.data.join(", ") },
+            pv.steps,
+            pv.date,
+            pv.trainer_version,
+            pv.validation_nelbo
+                .map_or(String::new(), |v| format!(", validation -ELBO {v:.1} nats/frame"))
+        ));
+        ui.horizontal(|ui| {
+            if ui.button("Load…").clicked() {
+                if let Some(path) =
+                    rfd::FileDialog::new().add_filter("VRNN model", &["vrnn"]).pick_file()
+                {
+                    self.path_field = path.display().to_string();
+                    self.executor.execute_background(Task::Load(path));
+                }
+            }
+            ui.add(
+                egui::TextEdit::singleline(&mut self.path_field)
+                    .desired_width(360.0)
+                    .hint_text("path to a .vrnn model"),
+            );
+            if ui.button("Load path").clicked() && !self.path_field.trim().is_empty() {
+                self.executor.execute_background(Task::Load(PathBuf::from(self.path_field.trim())));
+            }
+            if ui.button("Built-in").clicked() {
+                self.path_field.clear();
+                self.executor.execute_background(Task::UseBuiltin);
+            }
+        });
+        let status = self.shared.status();
+        if !status.is_empty() {
+            ui.colored_label(Color32::from_rgb(240, 120, 90), status);
+        }
+        ui.separator();
+        let m = &self.shared.meters;
+        let (step, budget) = (Meters::load(&m.step_us), Meters::load(&m.budget_us));
+        ui.label(format!(
+            "Step: {step:.0} us of a {budget:.0} us budget ({:.1} %), {} frames silenced (non-finite), latency {} samples at {:.0} Hz",
+            100.0 * step / budget.max(1.0),
+            m.nonfinite.load(Ordering::Relaxed),
+            m.latency.load(Ordering::Relaxed),
+            Meters::load(&m.sample_rate)
+        ));
+        ui.label("Output");
+        plot(ui, &self.scope, 90.0, Color32::from_rgb(120, 200, 255), false);
+        ui.label("Latent trajectory: delta_t = |change of the prior mean| squared, per frame");
+        plot(ui, &self.latent, 90.0, Color32::from_rgb(255, 190, 90), false);
+    }
+}

@@ -1,0 +1,298 @@
+//! Everything the audio thread runs: two voices (left, and a second voice with a derived
+//! seed for width) over one model, the crossfade between models, and the MIDI envelope.
+//! Allocation-free after construction; nothing here is freed on the audio thread.
+
+use std::sync::Arc;
+
+use crossbeam_channel::Sender;
+use vrnn_core::rng::derive_seed;
+use vrnn_core::{Model, Stream, StreamError};
+
+/// Crossfade between an old and a new model.
+pub const CROSSFADE_SECONDS: f32 = 0.020;
+const ATTACK_SECONDS: f32 = 0.005;
+const RELEASE_SECONDS: f32 = 0.150;
+/// Temperature and noise reach the voices at absolute positions that are multiples of this,
+/// so the output never depends on how the host slices blocks.
+pub const CONTROL_INTERVAL: u64 = 16;
+
+/// One model playing at the host rate: a left voice and a right voice.
+pub struct Engine {
+    pub model: Arc<Model>,
+    pub name: String,
+    pub rate: f64,
+    left: Stream,
+    right: Stream,
+}
+
+impl Engine {
+    pub fn new(
+        model: Arc<Model>,
+        name: String,
+        rate: f64,
+        seed: u64,
+    ) -> Result<Engine, StreamError> {
+        let left = Stream::new(model.clone(), rate, seed)?;
+        let right = Stream::new(model.clone(), rate, derive_seed(seed, 1))?;
+        Ok(Engine { model, name, rate, left, right })
+    }
+
+    fn restart(&mut self, seed: u64) {
+        self.left.reset(seed);
+        self.right.reset(derive_seed(seed, 1));
+    }
+
+    fn set_controls(&mut self, temperature: f32, noise: f32) {
+        for s in [&mut self.left, &mut self.right] {
+            s.set_temperature(temperature);
+            s.set_noise(noise);
+        }
+    }
+
+    fn set_pitch(&mut self, ratio: f64) {
+        self.left.set_pitch(ratio);
+        self.right.set_pitch(ratio);
+    }
+
+    pub fn latency(&self) -> usize {
+        self.left.latency()
+    }
+
+    fn frames(&self) -> u64 {
+        self.left.frames()
+    }
+
+    fn nonfinite(&self) -> u64 {
+        self.left.generator().nonfinite_frames() + self.right.generator().nonfinite_frames()
+    }
+}
+
+/// Per-sample control values, already smoothed.
+#[derive(Clone, Copy, Debug)]
+pub struct Controls {
+    pub temperature: f32,
+    pub noise: f32,
+    /// Linear gain.
+    pub gain: f32,
+    pub width: f32,
+}
+
+pub struct Player {
+    current: Box<Engine>,
+    outgoing: Option<Box<Engine>>,
+    fade_left: usize,
+    fade_len: usize,
+    /// Engines waiting to go back to the thread that drops them.
+    retired: Option<Box<Engine>>,
+    drop_tx: Sender<Box<Engine>>,
+    seed: u64,
+    midi: bool,
+    right_on: bool,
+    note: Option<u8>,
+    level: f32,
+    attack_step: f32,
+    release_step: f32,
+    position: u64,
+}
+
+impl Player {
+    pub fn new(engine: Box<Engine>, drop_tx: Sender<Box<Engine>>, seed: u64, midi: bool) -> Player {
+        let rate = engine.rate as f32;
+        let mut p = Player {
+            current: engine,
+            outgoing: None,
+            fade_left: 0,
+            fade_len: ((CROSSFADE_SECONDS * rate) as usize).max(1),
+            retired: None,
+            drop_tx,
+            seed,
+            midi,
+            right_on: false,
+            note: None,
+            level: 0.0,
+            attack_step: 1.0 / (ATTACK_SECONDS * rate),
+            release_step: 1.0 / (RELEASE_SECONDS * rate),
+            position: 0,
+        };
+        p.reset(seed, midi);
+        p
+    }
+
+    pub fn engine(&self) -> &Engine {
+        &self.current
+    }
+
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
+    pub fn is_midi(&self) -> bool {
+        self.midi
+    }
+
+    /// Frames the current model's left voice has generated.
+    pub fn frames(&self) -> u64 {
+        self.current.frames()
+    }
+
+    pub fn nonfinite(&self) -> u64 {
+        self.current.nonfinite()
+    }
+
+    /// The paper's delta_t of the current left voice's last frame.
+    pub fn latent_delta(&self) -> f32 {
+        self.current.left.generator().latent_delta()
+    }
+
+    /// Back to the start: the same seed and controls replay the same audio.
+    pub fn reset(&mut self, seed: u64, midi: bool) {
+        self.seed = seed;
+        self.midi = midi;
+        self.current.restart(seed);
+        self.current.set_pitch(1.0);
+        if let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        self.note = None;
+        self.level = if midi { 0.0 } else { 1.0 };
+        self.right_on = false;
+        self.position = 0;
+    }
+
+    pub fn set_seed(&mut self, seed: u64) {
+        self.seed = seed;
+        self.current.restart(seed);
+        if let Some(note) = self.note {
+            self.current.set_pitch(note_ratio(note));
+        }
+    }
+
+    pub fn set_midi(&mut self, midi: bool) {
+        if midi != self.midi {
+            self.midi = midi;
+            self.note = None;
+            if !midi {
+                self.level = 1.0;
+                self.current.set_pitch(1.0);
+            }
+        }
+    }
+
+    /// A note-on restarts the voice from the seed at the note's pitch (varispeed).
+    pub fn note_on(&mut self, note: u8) {
+        if !self.midi {
+            return;
+        }
+        self.note = Some(note);
+        self.current.restart(self.seed);
+        self.current.set_pitch(note_ratio(note));
+        self.right_on = false;
+    }
+
+    /// Releases the playing note (any note for a wildcard `None`).
+    pub fn note_off(&mut self, note: Option<u8>) {
+        if note.is_none() || self.note == note {
+            self.note = None;
+        }
+    }
+
+    /// Starts a crossfade to a new model built for this host rate. An engine for another
+    /// rate (the host changed it meanwhile) is not played.
+    pub fn swap(&mut self, mut engine: Box<Engine>) {
+        if engine.rate != self.current.rate {
+            self.retire(engine);
+            return;
+        }
+        engine.restart(self.seed);
+        if let Some(note) = self.note {
+            engine.set_pitch(note_ratio(note));
+        }
+        let old = std::mem::replace(&mut self.current, engine);
+        if let Some(older) = self.outgoing.replace(old) {
+            self.retire(older);
+        }
+        self.fade_left = self.fade_len;
+        self.right_on = false;
+    }
+
+    fn retire(&mut self, engine: Box<Engine>) {
+        if let Some(waiting) = self.retired.take() {
+            // Still queued from before: try again, keep it if the queue is full.
+            if let Err(e) = self.drop_tx.try_send(waiting) {
+                self.retired = Some(e.into_inner());
+            }
+        }
+        match self.drop_tx.try_send(engine) {
+            Ok(()) => {}
+            Err(e) => {
+                // Holding two is the most a burst of swaps can need before the queue drains.
+                if self.retired.is_none() {
+                    self.retired = Some(e.into_inner());
+                } else {
+                    std::mem::forget(e.into_inner());
+                }
+            }
+        }
+    }
+
+    /// The next stereo sample.
+    pub fn next(&mut self, c: &Controls) -> (f32, f32) {
+        if self.position.is_multiple_of(CONTROL_INTERVAL) {
+            self.current.set_controls(c.temperature, c.noise);
+            if let Some(old) = &mut self.outgoing {
+                old.set_controls(c.temperature, c.noise);
+            }
+            if let Some(e) = self.retired.take() {
+                self.retire(e);
+            }
+        }
+        self.position += 1;
+        let gate = !self.midi || self.note.is_some();
+        self.level = if gate {
+            (self.level + self.attack_step).min(1.0)
+        } else {
+            (self.level - self.release_step).max(0.0)
+        };
+        if self.level == 0.0 && self.outgoing.is_none() {
+            return (0.0, 0.0);
+        }
+        let wide = c.width > 0.0;
+        if wide && !self.right_on {
+            self.current.right.reset(derive_seed(self.seed, 1));
+            if let Some(note) = self.note {
+                self.current.right.set_pitch(note_ratio(note));
+            }
+        }
+        self.right_on = wide;
+        let (mut l, mut r) = voice_pair(&mut self.current, wide, c.width);
+        if let Some(old) = &mut self.outgoing {
+            let (ol, or) = voice_pair(old, wide, c.width);
+            let x = self.fade_left as f32 / self.fade_len as f32;
+            l = l * (1.0 - x) + ol * x;
+            r = r * (1.0 - x) + or * x;
+            self.fade_left -= 1;
+            if self.fade_left == 0 {
+                if let Some(old) = self.outgoing.take() {
+                    self.retire(old);
+                }
+            }
+        }
+        let g = c.gain * self.level;
+        (l * g, r * g)
+    }
+}
+
+fn voice_pair(e: &mut Engine, wide: bool, width: f32) -> (f32, f32) {
+    let l = e.left.next_sample();
+    if wide {
+        let r = e.right.next_sample();
+        (l, l + width * (r - l))
+    } else {
+        (l, l)
+    }
+}
+
+/// Varispeed ratio of a MIDI note, middle C (60) playing at the model's own speed.
+pub fn note_ratio(note: u8) -> f64 {
+    2f64.powf((note as f64 - 60.0) / 12.0)
+}

@@ -1,0 +1,193 @@
+//! The real `VRNN Synth.clap`, hosted by clack-host. The bundle is a debug build with
+//! nice-plug's assert_process_allocs: any allocation in process() aborts this test binary.
+
+use std::path::PathBuf;
+
+use vrnn_tests::clap_host::{Event, Session};
+use vrnn_tests::{bundled, shared_data};
+
+fn clap() -> PathBuf {
+    bundled("VRNN Synth.clap")
+}
+
+fn rms(x: &[f32]) -> f32 {
+    (x.iter().map(|v| v * v).sum::<f32>() / x.len().max(1) as f32).sqrt()
+}
+
+#[test]
+fn plays_ten_seconds_at_common_rates() {
+    for rate in [44_100.0, 48_000.0, 96_000.0] {
+        let mut s = Session::new(&clap(), rate, 512);
+        let [l, r] = s.render((10.0 * rate) as usize, || 512, &[]);
+        assert!(l.iter().chain(&r).all(|v| v.is_finite()), "{rate} Hz: finite");
+        let level = rms(&l);
+        assert!(level > 1e-3, "{rate} Hz: not silent (rms {level})");
+        assert!(l.iter().all(|v| v.abs() < 4.0), "{rate} Hz: no runaway");
+        assert_eq!(l, r, "width 0 is mono");
+    }
+}
+
+#[test]
+fn output_is_bit_identical_across_block_sizes() {
+    let total = 96_000;
+    let events = [(10_007, Event::Param("Temperature", 0.7)), (50_000, Event::Param("Width", 0.6))];
+    let render = |block: &mut dyn FnMut() -> usize| {
+        let mut s = Session::new(&clap(), 48_000.0, 8192);
+        s.render(total, block, &events)
+    };
+    let reference = render(&mut || 8192);
+    assert_ne!(reference[0], reference[1], "width opens the second voice");
+    for size in [1, 64, 512] {
+        assert!(render(&mut || size) == reference, "block size {size}");
+    }
+    let mut state = 12345u64;
+    let mut random = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        1 + (state >> 33) as usize % 8192
+    };
+    assert!(render(&mut random) == reference, "random block sizes");
+}
+
+#[test]
+fn a_fresh_instance_and_a_reactivation_repeat_themselves() {
+    let mut a = Session::new(&clap(), 48_000.0, 256);
+    let first = a.render(48_000, || 256, &[]);
+    a.activate(48_000.0);
+    let again = a.render(48_000, || 256, &[]);
+    let mut b = Session::new(&clap(), 48_000.0, 256);
+    assert!(first == again, "reactivation repeats");
+    assert!(first == b.render(48_000, || 256, &[]), "a fresh instance repeats");
+}
+
+#[test]
+fn seed_and_temperature_change_the_output() {
+    let base = Session::new(&clap(), 48_000.0, 512).render(48_000, || 512, &[]);
+    let seeded = Session::new(&clap(), 48_000.0, 512).render(
+        48_000,
+        || 512,
+        &[(0, Event::Param("Seed", 17.0))],
+    );
+    let cold = Session::new(&clap(), 48_000.0, 512).render(
+        48_000,
+        || 512,
+        &[(0, Event::Param("Temperature", 0.0))],
+    );
+    assert!(base[0] != seeded[0], "seed changes the voice");
+    assert!(base[0] != cold[0], "temperature changes the voice");
+    assert!(rms(&seeded[0]) > 1e-3 && rms(&cold[0]) > 1e-3);
+}
+
+#[test]
+fn midi_mode_plays_notes_and_releases_them() {
+    let mut s = Session::new(&clap(), 48_000.0, 256);
+    let rate = 48_000;
+    let events = [
+        (0, Event::Param("Mode", 1.0)),
+        (rate / 2, Event::NoteOn(60)),
+        (rate, Event::NoteOff(60)),
+        (3 * rate / 2, Event::NoteOn(72)),
+        (2 * rate, Event::NoteOff(72)),
+    ];
+    let [l, _] = s.render(5 * rate / 2, || 256, &events);
+    // Switching from free-running to MIDI releases the free voice (150 ms), then silence.
+    assert!(l[rate / 5..rate / 2].iter().all(|v| *v == 0.0), "silence before the first note-on");
+    assert!(rms(&l[rate / 2 + 2000..rate]) > 1e-3, "sound during the note");
+    let release_end = rate + rate * 2 / 10;
+    assert!(l[release_end..3 * rate / 2].iter().all(|v| *v == 0.0), "released within 200 ms");
+    assert!(rms(&l[rate..rate + 2000]) > 0.0, "the release is a fade, not a cut");
+    assert!(rms(&l[3 * rate / 2 + 2000..2 * rate]) > 1e-3, "a note an octave up plays");
+}
+
+fn trained_model(dir: &std::path::Path) -> PathBuf {
+    let path = dir.join("swap.vrnn");
+    let opts = vrnn_trainer::fit::FitOptions {
+        inputs: vec![shared_data("arctic/arctic_a0009.wav")],
+        output: Some(path.clone()),
+        preset: vrnn_trainer::presets::Preset::Tiny,
+        cell: vrnn_core::Cell::Gru,
+        steps: Some(20),
+        minutes: None,
+        device: "cpu".into(),
+        seed: 1,
+        resume: false,
+        val_split: 0.1,
+        lr: 3e-3,
+        batch: 4,
+        seq_len: 40,
+        clip: 10.0,
+        checkpoint_every: 1000,
+        val_every: 1000,
+        quiet: true,
+    };
+    vrnn_trainer::fit::fit(&opts).unwrap();
+    path
+}
+
+/// The state with its saved model path replaced.
+fn with_model_path(state: &[u8], path: &str) -> Vec<u8> {
+    let mut json: serde_json::Value =
+        serde_json::from_slice(state).expect("nice-plug state is JSON");
+    json["fields"]["model-path"] = serde_json::Value::String(serde_json::to_string(path).unwrap());
+    serde_json::to_vec(&json).unwrap()
+}
+
+#[test]
+fn state_round_trips_parameters_and_model_path() {
+    let dir = std::env::temp_dir().join(format!("vrnn-state-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = trained_model(&dir);
+    let mut a = Session::new(&clap(), 48_000.0, 512);
+    a.render(
+        4096,
+        || 512,
+        &[
+            (0, Event::Param("Seed", 42.0)),
+            (0, Event::Param("Gain", -6.0)),
+            (0, Event::Param("Mode", 1.0)),
+        ],
+    );
+    let state = with_model_path(&a.save_state(), model.to_str().unwrap());
+    let mut b = Session::new(&clap(), 48_000.0, 512);
+    b.load_state(&state);
+    assert_eq!(b.param_value("Seed"), 42.0);
+    assert!((b.param_value("Gain") - a.param_value("Gain")).abs() < 1e-6);
+    assert_eq!(b.param_value("Mode"), 1.0);
+    let saved: serde_json::Value = serde_json::from_slice(&b.save_state()).unwrap();
+    let path: String =
+        serde_json::from_str(saved["fields"]["model-path"].as_str().unwrap()).unwrap();
+    assert_eq!(path, model.to_str().unwrap());
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn model_swap_while_playing_crossfades_without_a_jump() {
+    let dir = std::env::temp_dir().join(format!("vrnn-swap-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let model = trained_model(&dir);
+    let rate = 48_000;
+    let mut s = Session::new(&clap(), rate as f64, 256);
+    let [before, _] = s.render(rate / 2, || 256, &[]);
+    let state = with_model_path(&s.save_state(), model.to_str().unwrap());
+    s.load_state(&state);
+    let [after, _] = s.render(rate, || 256, &[]);
+    assert!(before.iter().chain(&after).all(|v| v.is_finite()));
+    let jump = |x: &[f32]| x.windows(2).map(|w| (w[1] - w[0]).abs()).fold(0.0f32, f32::max);
+    let peak = |x: &[f32]| x.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    let fade = (0.02 * rate as f32) as usize;
+    let settled = &after[rate / 4..];
+    let allowed = jump(&before).max(jump(settled))
+        + 2.0 * peak(&before).max(peak(settled)) / fade as f32
+        + 1e-4;
+    let seam = [&before[before.len() - 1..], &after[..rate / 4]].concat();
+    assert!(jump(&seam) <= allowed, "jump {} > {allowed} across the swap", jump(&seam));
+    assert!(settled != &before[..settled.len().min(before.len())], "the new model plays");
+    assert!(rms(settled) > 1e-4, "the new model is not silent");
+    // A bad file keeps the current model playing.
+    let bad = dir.join("bad.vrnn");
+    std::fs::write(&bad, b"definitely not a model").unwrap();
+    let bad_state = with_model_path(&s.save_state(), bad.to_str().unwrap());
+    s.load_state(&bad_state);
+    let [later, _] = s.render(rate / 2, || 256, &[]);
+    assert!(later.iter().all(|v| v.is_finite()) && rms(&later) > 1e-4);
+    std::fs::remove_dir_all(dir).unwrap();
+}
