@@ -187,6 +187,19 @@ impl Session {
     }
 }
 
+/// nice-plug's CLAP state: an 8-byte little-endian length, then JSON.
+pub fn state_json(state: &[u8]) -> serde_json::Value {
+    let len = u64::from_le_bytes(state[..8].try_into().expect("length prefix")) as usize;
+    serde_json::from_slice(&state[8..8 + len]).expect("nice-plug state is JSON")
+}
+
+pub fn state_bytes(json: &serde_json::Value) -> Vec<u8> {
+    let body = serde_json::to_vec(json).unwrap();
+    let mut out = (body.len() as u64).to_le_bytes().to_vec();
+    out.extend_from_slice(&body);
+    out
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         if let Some(p) = self.processor.take() {
