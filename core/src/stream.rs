@@ -16,6 +16,13 @@ use crate::model::Model;
 
 pub const MIN_HOST_RATE: f64 = 8_000.0;
 pub const MAX_HOST_RATE: f64 = 192_000.0;
+/// Default scale of the output's sampling noise. The decoder's sigma carries the model's
+/// uncertainty about the waveform's fine detail; at full scale (1, the paper's ancestral
+/// sampling) it is heard as broadband hiss over the voice.
+pub const DEFAULT_NOISE: f32 = 0.3;
+/// Default scale of the latent's sampling noise (the prior as trained).
+pub const DEFAULT_TEMPERATURE: f32 = 1.0;
+
 /// Largest varispeed ratio (either way) a Stream is built for: three octaves.
 pub const MAX_PITCH_RATIO: f64 = 8.0;
 
@@ -81,8 +88,8 @@ impl Stream {
             out,
             out_len: 0,
             out_pos: 0,
-            temperature: 1.0,
-            noise: 1.0,
+            temperature: DEFAULT_TEMPERATURE,
+            noise: DEFAULT_NOISE,
             frames: 0,
         })
     }

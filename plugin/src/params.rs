@@ -4,6 +4,7 @@ use std::sync::{OnceLock, RwLock};
 
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
+use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -91,14 +92,18 @@ impl Default for SynthParams {
         SynthParams {
             temperature: FloatParam::new(
                 "Temperature",
-                1.0,
+                DEFAULT_TEMPERATURE,
                 FloatRange::Linear { min: 0.0, max: 2.0 },
             )
             .with_smoother(smooth.clone())
             .with_step_size(0.01),
-            noise: FloatParam::new("Noise", 1.0, FloatRange::Linear { min: 0.0, max: 1.0 })
-                .with_smoother(smooth.clone())
-                .with_step_size(0.01),
+            noise: FloatParam::new(
+                "Noise",
+                DEFAULT_NOISE,
+                FloatRange::Linear { min: 0.0, max: 1.0 },
+            )
+            .with_smoother(smooth.clone())
+            .with_step_size(0.01),
             seed: IntParam::new("Seed", 0, IntRange::Linear { min: 0, max: MAX_SEED }),
             gain: FloatParam::new("Gain", 0.0, FloatRange::Linear { min: -48.0, max: 12.0 })
                 .with_smoother(SmoothingStyle::Linear(20.0))

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Parser, Subcommand, ValueEnum};
+use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
 use vrnn_core::{Cell, Model};
 use vrnn_trainer::fit::{fit, FitOptions};
 use vrnn_trainer::presets::Preset;
@@ -98,10 +99,11 @@ enum Command {
         #[arg(long, default_value_t = 10.0)]
         seconds: f64,
         /// Scale of the latent's sampling noise (0 to 2).
-        #[arg(long, default_value_t = 1.0)]
+        #[arg(long, default_value_t = DEFAULT_TEMPERATURE)]
         temperature: f32,
-        /// Scale of the output's sampling noise (0 to 1).
-        #[arg(long, default_value_t = 1.0)]
+        /// Scale of the output's sampling noise (0 to 1; 1 is the paper's sampling, heard
+        /// as hiss over the voice).
+        #[arg(long, default_value_t = DEFAULT_NOISE)]
         noise: f32,
         #[arg(long, default_value_t = 0)]
         seed: u64,
