@@ -5,13 +5,13 @@ use vrnn_core::{Cell, Latent, MlpSpec, ModelConfig, Output};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum Preset {
-    /// Hidden 32, MLPs 1x32, latent 8: for tests, learns little.
+    /// Hidden 32, MLPs 1x32, latent 8 (39 k parameters): for tests, learns little.
     Tiny,
-    /// Hidden 128, MLPs 2x128, latent 32.
+    /// Hidden 128, MLPs 2x128, latent 32 (0.46 M parameters, ~27 us per step).
     Small,
-    /// Hidden 256, MLPs 2x256, latent 64.
+    /// Hidden 256, MLPs 2x256, latent 64 (1.68 M parameters, ~79 us per step).
     Medium,
-    /// Hidden 512, MLPs 2x512, latent 128.
+    /// Hidden 512, MLPs 2x512, latent 128 (6.41 M parameters, ~0.97 ms per step).
     Large,
 }
 
