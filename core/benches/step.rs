@@ -129,20 +129,14 @@ fn bench_cells(c: &mut Criterion) {
 
 /// Model sizes for the full step: hidden = every MLP's width, latent = hidden / 4.
 fn step_config(size: usize, output: Output) -> ModelConfig {
-    let mlp = MlpSpec::new(2, size);
-    ModelConfig {
-        cell: Cell::Lstm,
-        hidden: size,
-        latent: Latent::Conditional,
-        latent_size: size / 4,
+    ModelConfig::uniform(
+        Cell::Lstm,
+        size,
+        Latent::Conditional,
+        size / 4,
         output,
-        phi_x: mlp,
-        phi_z: mlp,
-        prior: mlp,
-        encoder: mlp,
-        decoder: mlp,
-        ..ModelConfig::default()
-    }
+        MlpSpec::new(2, size),
+    )
 }
 
 fn bench_step(c: &mut Criterion) {

@@ -121,14 +121,35 @@ pub struct ModelConfig {
 impl Default for ModelConfig {
     /// The paper's speech configuration, scaled to a real-time instrument.
     fn default() -> Self {
-        let mlp = Mlp::new(2, 256);
+        ModelConfig::uniform(
+            Cell::Lstm,
+            256,
+            Latent::Conditional,
+            64,
+            Output::Gauss,
+            Mlp::new(2, 256),
+        )
+    }
+}
+
+impl ModelConfig {
+    /// A configuration whose five MLPs share one shape (the paper's setting, and the presets'),
+    /// with 200-sample frames at 16 kHz and no normalisation yet.
+    pub fn uniform(
+        cell: Cell,
+        hidden: usize,
+        latent: Latent,
+        latent_size: usize,
+        output: Output,
+        mlp: Mlp,
+    ) -> ModelConfig {
         ModelConfig {
             format_version: FORMAT_VERSION,
-            cell: Cell::Lstm,
-            hidden: 256,
-            latent: Latent::Conditional,
-            latent_size: 64,
-            output: Output::Gauss,
+            cell,
+            hidden,
+            latent,
+            latent_size: if latent == Latent::None { 0 } else { latent_size },
+            output,
             phi_x: mlp,
             phi_z: mlp,
             prior: mlp,
@@ -140,9 +161,7 @@ impl Default for ModelConfig {
             provenance: Provenance::default(),
         }
     }
-}
 
-impl ModelConfig {
     pub fn has_latent(&self) -> bool {
         self.latent != Latent::None
     }

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput};
-use vrnn_core::{MlpSpec, ModelConfig, Rng};
+use vrnn_core::{Cell, Latent, MlpSpec, ModelConfig, Output, Rng};
 use vrnn_trainer::fit::{noise, train_step};
 use vrnn_trainer::net::Net;
 use vrnn_trainer::optim::Adam;
@@ -17,15 +17,15 @@ const STEPS: usize = 40;
 
 /// (name, config, JAX frames/s if published for it).
 fn configurations() -> Vec<(String, ModelConfig, Option<f64>)> {
-    let reference = |h: usize, w: usize, z: usize| ModelConfig {
-        hidden: h,
-        latent_size: z,
-        phi_x: MlpSpec::new(2, w),
-        phi_z: MlpSpec::new(2, w),
-        prior: MlpSpec::new(2, w),
-        encoder: MlpSpec::new(2, w),
-        decoder: MlpSpec::new(2, w),
-        ..ModelConfig::default()
+    let reference = |h: usize, w: usize, z: usize| {
+        ModelConfig::uniform(
+            Cell::Lstm,
+            h,
+            Latent::Conditional,
+            z,
+            Output::Gauss,
+            MlpSpec::new(2, w),
+        )
     };
     let mut out = vec![
         ("ref-h64-w64-z16".to_string(), reference(64, 64, 16), Some(69_500.0)),

@@ -25,24 +25,65 @@ pub const MAX_BAD_IN_A_ROW: u64 = 20;
 /// Validation windows evaluated each time (0.5 s each).
 const VAL_WINDOWS: usize = 64;
 
-#[derive(Clone, Debug)]
+fn parse_cell(s: &str) -> Result<Cell, String> {
+    match s {
+        "lstm" => Ok(Cell::Lstm),
+        "gru" => Ok(Cell::Gru),
+        _ => Err(format!("'{s}' is not a cell: use lstm or gru")),
+    }
+}
+
+/// Budget when neither --steps nor --minutes is given.
+pub const DEFAULT_MINUTES: f64 = 30.0;
+
+/// `trainer fit`'s options.
+#[derive(Clone, Debug, clap::Args)]
 pub struct FitOptions {
+    /// WAV files or folders of them.
+    #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
+    /// Model file to write [default: <first input>.vrnn]. A checkpoint (.ckpt), the metrics
+    /// (.metrics.jsonl) and the training curves (.png) go beside it.
+    #[arg(short, long)]
     pub output: Option<PathBuf>,
+    #[arg(long, value_enum, default_value = "small")]
     pub preset: Preset,
+    /// lstm (as the paper) or gru.
+    #[arg(long, default_value = "lstm", value_parser = parse_cell)]
     pub cell: Cell,
+    /// Stop after this many training steps (in all, counting resumed ones).
+    #[arg(long)]
     pub steps: Option<u64>,
+    /// Stop after this many minutes of training (in all) [default: 30 without --steps].
+    #[arg(long)]
     pub minutes: Option<f64>,
+    /// auto, cpu, cuda[:N] or metal[:N].
+    #[arg(long, default_value = "auto")]
     pub device: String,
+    #[arg(long, default_value_t = 0)]
     pub seed: u64,
+    /// Continue from the checkpoint beside the output, optimizer state included.
+    #[arg(long)]
     pub resume: bool,
+    /// Fraction of each recording held out for validation (at least 0.5 s).
+    #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
+    #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
+    #[arg(long = "batch-size", default_value_t = 32)]
     pub batch: usize,
+    /// Frames per training sequence (40 frames of 200 samples = 0.5 s at 16 kHz).
+    #[arg(long, default_value_t = 40)]
     pub seq_len: usize,
+    /// Global gradient-norm clipping.
+    #[arg(long, default_value_t = 10.0)]
     pub clip: f64,
+    #[arg(long, default_value_t = 500)]
     pub checkpoint_every: u64,
+    #[arg(long, default_value_t = 250)]
     pub val_every: u64,
+    /// No progress bar.
+    #[arg(long)]
     pub quiet: bool,
 }
 
@@ -208,6 +249,11 @@ fn save_all(
 }
 
 pub fn fit(opts: &FitOptions) -> Result<FitReport> {
+    anyhow::ensure!((0.0..0.9).contains(&opts.val_split), "--val-split must be in [0, 0.9)");
+    anyhow::ensure!(
+        opts.batch > 0 && opts.seq_len > 0 && opts.checkpoint_every > 0 && opts.val_every > 0,
+        "--batch-size, --seq-len, --checkpoint-every and --val-every must be positive"
+    );
     let files = audio::collect_wavs(&opts.inputs)?;
     let out = Outputs::for_model(opts.output.clone().unwrap_or_else(|| default_output(&files)));
     let device = device::pick(&opts.device)?;
@@ -257,7 +303,11 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     }
 
     let total_steps = opts.steps.unwrap_or(u64::MAX);
-    let deadline = opts.minutes.map(|m| m * 60.0);
+    let minutes = match (opts.steps, opts.minutes) {
+        (None, None) => Some(DEFAULT_MINUTES),
+        (_, m) => m,
+    };
+    let deadline = minutes.map(|m| m * 60.0);
     let bar = if opts.quiet {
         ProgressBar::hidden()
     } else if opts.steps.is_some() {

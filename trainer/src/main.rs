@@ -5,11 +5,10 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand, ValueEnum};
+use clap::{Parser, Subcommand};
 use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
-use vrnn_core::{Cell, Model};
+use vrnn_core::Model;
 use vrnn_trainer::fit::{fit, FitOptions};
-use vrnn_trainer::presets::Preset;
 use vrnn_trainer::sample::{render, write_wav, SampleOptions};
 use vrnn_trainer::{eval, info};
 
@@ -24,61 +23,10 @@ struct Cli {
     command: Command,
 }
 
-#[derive(Clone, Copy, ValueEnum)]
-enum CellArg {
-    Lstm,
-    Gru,
-}
-
 #[derive(Subcommand)]
 enum Command {
     /// Train a model on recordings (WAV files or folders of them).
-    Fit {
-        #[arg(required = true)]
-        inputs: Vec<PathBuf>,
-        /// Model file to write [default: <first input>.vrnn]. A checkpoint (.ckpt), the
-        /// metrics (.metrics.jsonl) and the training curves (.png) go beside it.
-        #[arg(short, long)]
-        output: Option<PathBuf>,
-        #[arg(long, value_enum, default_value = "small")]
-        preset: Preset,
-        #[arg(long, value_enum, default_value = "lstm")]
-        cell: CellArg,
-        /// Stop after this many training steps (in all, counting resumed ones).
-        #[arg(long)]
-        steps: Option<u64>,
-        /// Stop after this many minutes of training (in all) [default: 30 without --steps].
-        #[arg(long)]
-        minutes: Option<f64>,
-        /// auto, cpu, cuda[:N] or metal[:N].
-        #[arg(long, default_value = "auto")]
-        device: String,
-        #[arg(long, default_value_t = 0)]
-        seed: u64,
-        /// Continue from the checkpoint beside the output, optimizer state included.
-        #[arg(long)]
-        resume: bool,
-        /// Fraction of each recording held out for validation (at least 0.5 s).
-        #[arg(long, default_value_t = 0.1)]
-        val_split: f64,
-        #[arg(long, default_value_t = 1e-3)]
-        lr: f64,
-        #[arg(long, default_value_t = 32)]
-        batch_size: usize,
-        /// Frames per training sequence (40 frames of 200 samples = 0.5 s at 16 kHz).
-        #[arg(long, default_value_t = 40)]
-        seq_len: usize,
-        /// Global gradient-norm clipping.
-        #[arg(long, default_value_t = 10.0)]
-        clip: f64,
-        #[arg(long, default_value_t = 500)]
-        checkpoint_every: u64,
-        #[arg(long, default_value_t = 250)]
-        val_every: u64,
-        /// No progress bar.
-        #[arg(long)]
-        quiet: bool,
-    },
+    Fit(FitOptions),
     /// Negative ELBO of recordings under a model, per frame and per sequence.
     Eval {
         model: PathBuf,
@@ -124,54 +72,7 @@ fn load(path: &PathBuf) -> Result<Arc<Model>> {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Fit {
-            inputs,
-            output,
-            preset,
-            cell,
-            steps,
-            minutes,
-            device,
-            seed,
-            resume,
-            val_split,
-            lr,
-            batch_size,
-            seq_len,
-            clip,
-            checkpoint_every,
-            val_every,
-            quiet,
-        } => {
-            anyhow::ensure!((0.0..0.9).contains(&val_split), "--val-split must be in [0, 0.9)");
-            anyhow::ensure!(
-                batch_size > 0 && seq_len > 0 && checkpoint_every > 0 && val_every > 0,
-                "sizes and intervals must be positive"
-            );
-            let minutes = if steps.is_none() && minutes.is_none() { Some(30.0) } else { minutes };
-            let cell = match cell {
-                CellArg::Lstm => Cell::Lstm,
-                CellArg::Gru => Cell::Gru,
-            };
-            let opts = FitOptions {
-                inputs,
-                output,
-                preset,
-                cell,
-                steps,
-                minutes,
-                device,
-                seed,
-                resume,
-                val_split,
-                lr,
-                batch: batch_size,
-                seq_len,
-                clip,
-                checkpoint_every,
-                val_every,
-                quiet,
-            };
+        Command::Fit(opts) => {
             let r = fit(&opts)?;
             let o = &r.outputs;
             if r.interrupted {

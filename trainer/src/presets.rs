@@ -23,19 +23,13 @@ impl Preset {
             Preset::Medium => (256, 2, 256, 64),
             Preset::Large => (512, 2, 512, 128),
         };
-        let mlp = MlpSpec::new(layers, width);
-        ModelConfig {
-            cell: Cell::Lstm,
+        ModelConfig::uniform(
+            Cell::Lstm,
             hidden,
-            latent: Latent::Conditional,
-            latent_size: latent,
-            output: Output::Gauss,
-            phi_x: mlp,
-            phi_z: mlp,
-            prior: mlp,
-            encoder: mlp,
-            decoder: mlp,
-            ..ModelConfig::default()
-        }
+            Latent::Conditional,
+            latent,
+            Output::Gauss,
+            MlpSpec::new(layers, width),
+        )
     }
 }

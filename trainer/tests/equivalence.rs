@@ -14,20 +14,9 @@ use vrnn_trainer::net::Net;
 const STEPS: usize = 100;
 
 fn config(cell: Cell, latent: Latent, output: Output) -> ModelConfig {
-    let mlp = MlpSpec::new(2, 24);
     ModelConfig {
-        cell,
-        hidden: 32,
-        latent,
-        latent_size: if latent == Latent::None { 0 } else { 8 },
-        output,
-        phi_x: mlp,
-        phi_z: mlp,
-        prior: mlp,
-        encoder: mlp,
-        decoder: mlp,
         normalisation: vrnn_core::Normalisation { mean: 0.0, std: 0.05 },
-        ..ModelConfig::default()
+        ..ModelConfig::uniform(cell, 32, latent, 8, output, MlpSpec::new(2, 24))
     }
 }
 

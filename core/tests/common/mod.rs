@@ -28,20 +28,9 @@ pub fn random_model(config: &ModelConfig, seed: u64) -> ModelFile {
 
 /// A small configuration of each kind, for tests that must stay fast.
 pub fn small_config(cell: Cell, latent: Latent, output: Output) -> ModelConfig {
-    let mlp = MlpSpec::new(2, 24);
     ModelConfig {
-        cell,
-        hidden: 32,
-        latent,
-        latent_size: if latent == Latent::None { 0 } else { 8 },
-        output,
-        phi_x: mlp,
-        phi_z: mlp,
-        prior: mlp,
-        encoder: mlp,
-        decoder: mlp,
         frame_size: 40,
-        ..ModelConfig::default()
+        ..ModelConfig::uniform(cell, 32, latent, 8, output, MlpSpec::new(2, 24))
     }
 }
 
