@@ -225,7 +225,8 @@ impl Player {
         match self.drop_tx.try_send(engine) {
             Ok(()) => {}
             Err(e) => {
-                // Holding two is the most a burst of swaps can need before the queue drains.
+                // One waits here for the next try. A second one at the same moment means the
+                // dropper thread is gone: leaking it is safer than freeing on this thread.
                 if self.retired.is_none() {
                     self.retired = Some(e.into_inner());
                 } else {

@@ -28,6 +28,15 @@ fn plays_ten_seconds_at_common_rates() {
 }
 
 #[test]
+fn plays_at_the_extreme_host_rates() {
+    for rate in [22_050.0, 192_000.0] {
+        let mut s = Session::new(&clap(), rate, 1024);
+        let [l, _] = s.render((2.0 * rate) as usize, || 1024, &[]);
+        assert!(l.iter().all(|v| v.is_finite()) && rms(&l) > 1e-3, "{rate} Hz");
+    }
+}
+
+#[test]
 fn output_is_bit_identical_across_block_sizes() {
     let total = 96_000;
     let events = [(10_007, Event::Param("Temperature", 0.7)), (50_000, Event::Param("Width", 0.6))];
@@ -189,4 +198,22 @@ fn model_swap_while_playing_crossfades_without_a_jump() {
     let [later, _] = s.render(rate / 2, || 256, &[]);
     assert!(later.iter().all(|v| v.is_finite()) && rms(&later) > 1e-4);
     std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_plugin_plays_exactly_what_trainer_sample_renders() {
+    use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
+    let rate = 48_000;
+    let [l, _] = Session::new(&clap(), rate as f64, 512).render(rate, || 512, &[]);
+    let builtin = vrnn_core::builtin::builtin_voice().unwrap();
+    let model = std::sync::Arc::new(vrnn_core::Model::from_file(&builtin));
+    let opts = vrnn_trainer::sample::SampleOptions {
+        seconds: 1.0,
+        temperature: DEFAULT_TEMPERATURE,
+        noise: DEFAULT_NOISE,
+        seed: 0,
+        sample_rate: rate as u32,
+    };
+    let file = vrnn_trainer::sample::render(model, &opts).unwrap();
+    assert!(l == file, "plugin output and trainer sample differ");
 }
