@@ -118,3 +118,22 @@ fn interrupt_saves_and_exits_cleanly() {
     assert!(file.config.provenance.steps > 0);
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn divergence_stops_training_and_keeps_the_last_checkpoint() {
+    let dir = common::temp_dir("diverge");
+    let model = dir.join("m.vrnn");
+    let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
+        .args(["fit", common::arctic().to_str().unwrap(), "-o", model.to_str().unwrap()])
+        .args(["--preset", "tiny", "--steps", "300", "--device", "cpu", "--quiet"])
+        .args(["--lr", "1e8", "--clip", "1e30", "--checkpoint-every", "5"])
+        .output()
+        .unwrap();
+    let e = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        !out.status.success() && e.contains("training diverged") && e.contains("m.ckpt"),
+        "{e}"
+    );
+    assert!(ModelFile::load(&model).is_ok(), "the last checkpointed model is intact");
+    std::fs::remove_dir_all(dir).unwrap();
+}
