@@ -37,12 +37,15 @@ pub struct PosteriorStep<'a> {
 }
 
 /// How `step_posterior` picks z_t.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum PosteriorZ {
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub enum PosteriorZ<'a> {
     /// The posterior mean (deterministic: analysis, resynthesis).
     Mean,
     /// A sample from the posterior (an unbiased single-sample ELBO).
     Sample,
+    /// mu_z + sigma_z * eps with the given standard-normal `eps`, one per latent dimension
+    /// (to compare against another implementation).
+    Noise(&'a [f32]),
 }
 
 struct Scratch {
@@ -234,7 +237,7 @@ impl Generator {
 
     /// Runs the encoder on `frame` (waveform scale), scores it, and advances the state with
     /// it. The frame must hold `frame_size` samples.
-    pub fn step_posterior(&mut self, frame: &[f32], z_mode: PosteriorZ) -> PosteriorStep<'_> {
+    pub fn step_posterior(&mut self, frame: &[f32], z_mode: PosteriorZ<'_>) -> PosteriorStep<'_> {
         let m = &*self.model;
         let isa = self.isa;
         let c = &m.config;
@@ -255,6 +258,7 @@ impl Generator {
                 let eps = match z_mode {
                     PosteriorZ::Mean => 0.0,
                     PosteriorZ::Sample => self.rng.gaussian(),
+                    PosteriorZ::Noise(eps) => eps[i],
                 };
                 s.z[i] = s.mu_z[i] + s.sigma_z[i] * eps;
             }
