@@ -62,6 +62,8 @@ fn play(extra: &[String]) -> nice_plug_xtask::Result<()> {
         "vrnn_plugin",
     ];
     run(Command::new("cargo").args(args));
+    // `cargo xtask run -- --backend dummy` and `cargo xtask run --backend dummy` both work.
+    let extra = extra.strip_prefix(&["--".to_string()]).unwrap_or(extra);
     run(Command::new("target/release/vrnn_plugin").args(extra));
     Ok(())
 }
