@@ -113,6 +113,8 @@ fn trained_model(dir: &std::path::Path) -> PathBuf {
         inputs: vec![shared_data("arctic/arctic_a0009.wav")],
         output: Some(path.clone()),
         preset: vrnn_trainer::presets::Preset::Tiny,
+        variant: vrnn_trainer::presets::Variant::VrnnGauss,
+        mixtures: 20,
         cell: vrnn_core::Cell::Gru,
         steps: Some(20),
         minutes: None,

@@ -17,7 +17,7 @@ use crate::checkpoint::{self, TrainingState};
 use crate::dataset::Dataset;
 use crate::net::Net;
 use crate::optim::{Adam, Update};
-use crate::presets::Preset;
+use crate::presets::{Preset, Variant};
 use crate::{audio, device, plot};
 
 /// Consecutive non-finite batches after which training stops.
@@ -48,6 +48,11 @@ pub struct FitOptions {
     pub output: Option<PathBuf>,
     #[arg(long, value_enum, default_value = "small")]
     pub preset: Preset,
+    #[arg(long, value_enum, default_value = "vrnn-gauss")]
+    pub variant: Variant,
+    /// Mixture components of the GMM variants (the paper uses 20).
+    #[arg(long, default_value_t = 20)]
+    pub mixtures: usize,
     /// lstm (as the paper) or gru.
     #[arg(long, default_value = "lstm", value_parser = parse_cell)]
     pub cell: Cell,
@@ -259,6 +264,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let device = device::pick(&opts.device)?;
     let mut config: ModelConfig = opts.preset.config();
     config.cell = opts.cell;
+    opts.variant.apply(&mut config, opts.mixtures);
     let window = opts.seq_len * config.frame_size;
     let data = Dataset::load(&files, config.sample_rate, window, opts.val_split, opts.seed)?;
     config.normalisation = data.norm;

@@ -15,6 +15,38 @@ pub enum Preset {
     Large,
 }
 
+/// The paper's model variants (Table 1).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Variant {
+    /// VRNN with a Gaussian output (the paper's VRNN-Gauss).
+    VrnnGauss,
+    /// VRNN with a Gaussian-mixture output, weights shared over the frame.
+    VrnnGmm,
+    /// VRNN whose prior is fixed at N(0, I).
+    VrnnIGauss,
+    /// Plain RNN with a Gaussian output (no latent).
+    RnnGauss,
+    /// Plain RNN with a Gaussian-mixture output (no latent).
+    RnnGmm,
+}
+
+impl Variant {
+    /// Sets the latent and output of `config` for this variant.
+    pub fn apply(self, config: &mut ModelConfig, mixtures: usize) {
+        let gmm = Output::Gmm { components: mixtures };
+        (config.latent, config.output) = match self {
+            Variant::VrnnGauss => (Latent::Conditional, Output::Gauss),
+            Variant::VrnnGmm => (Latent::Conditional, gmm),
+            Variant::VrnnIGauss => (Latent::Independent, Output::Gauss),
+            Variant::RnnGauss => (Latent::None, Output::Gauss),
+            Variant::RnnGmm => (Latent::None, gmm),
+        };
+        if config.latent == Latent::None {
+            config.latent_size = 0;
+        }
+    }
+}
+
 impl Preset {
     pub fn config(self) -> ModelConfig {
         let (hidden, layers, width, latent) = match self {

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use vrnn_trainer::fit::FitOptions;
-use vrnn_trainer::presets::Preset;
+use vrnn_trainer::presets::{Preset, Variant};
 
 pub fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel)
@@ -27,6 +27,8 @@ pub fn tiny_fit(output: PathBuf, steps: u64) -> FitOptions {
         inputs: vec![arctic()],
         output: Some(output),
         preset: Preset::Tiny,
+        variant: Variant::VrnnGauss,
+        mixtures: 20,
         cell: vrnn_core::Cell::Lstm,
         steps: Some(steps),
         minutes: None,
