@@ -232,7 +232,7 @@ impl Generator {
         for i in 0..f {
             s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
         }
-        self.advance();
+        self.advance(false);
     }
 
     /// Runs the encoder on `frame` (waveform scale), scores it, and advances the state with
@@ -284,17 +284,18 @@ impl Generator {
                 gaussian_nll(&s.x, &s.mu_x, &s.sigma_x)
             }
         };
-        self.advance();
+        self.advance(true);
         PosteriorStep { mu_z: &self.s.mu_z, sigma_z: &self.s.sigma_z, kl, nll }
     }
 
-    /// Feeds x_t (and z_t) through phi_x and the recurrence, then guards against
-    /// non-finite values and writes the output frame.
-    fn advance(&mut self) {
+    /// Feeds x_t (and z_t) through phi_x (unless `px_ready`: the encoder already did) and
+    /// the recurrence, then guards against non-finite values and writes the output frame.
+    fn advance(&mut self, px_ready: bool) {
         let m = &*self.model;
         let c = &m.config;
         let s = &mut self.s;
-        let px = m.phi_x.forward(self.isa, &s.x, &mut s.phi_x);
+        let px =
+            if px_ready { s.phi_x.output() } else { m.phi_x.forward(self.isa, &s.x, &mut s.phi_x) };
         s.rnn_in[..c.phi_x.width].copy_from_slice(&px[..c.phi_x.width]);
         m.rnn.step(self.isa, &s.rnn_in, &mut self.state);
         let f = c.frame_size;
