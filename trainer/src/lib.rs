@@ -1,6 +1,7 @@
 //! vrnn-trainer: fits VRNN models on recordings with candle, and evaluates, samples and
 //! inspects them with vrnn-core.
 
+pub mod analyze;
 pub mod audio;
 pub mod checkpoint;
 pub mod dataset;

@@ -58,6 +58,21 @@ enum Command {
         #[arg(long, default_value_t = 48_000)]
         sample_rate: u32,
     },
+    /// The paper's latent analysis of a recording: delta_t of the posterior mean, KL per
+    /// frame and the waveform, as a PNG (and JSON per frame).
+    Analyze {
+        model: PathBuf,
+        wav: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        #[arg(long, default_value_t = 1200)]
+        width: u32,
+        #[arg(long, default_value_t = 800)]
+        height: u32,
+        /// Print the per-frame numbers as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Configuration, provenance and real-time cost of a model.
     Info {
         model: PathBuf,
@@ -105,6 +120,17 @@ fn run(cli: Cli) -> Result<()> {
             let samples = render(load(&model)?, &o)?;
             write_wav(&output, &samples, sample_rate)?;
             println!("wrote {} ({seconds} s at {sample_rate} Hz)", output.display());
+        }
+        Command::Analyze { model, wav, output, width, height, json } => {
+            let model = load(&model)?;
+            let rate = model.config.sample_rate;
+            let (a, wave) = vrnn_trainer::analyze::analyze(model, &wav)?;
+            vrnn_trainer::analyze::figure(&a, &wave, rate, &output, (width, height))?;
+            if json {
+                println!("{}", serde_json::to_string(&a)?);
+            } else {
+                println!("wrote {} ({} frames)", output.display(), a.frames);
+            }
         }
         Command::Info { model, json } => {
             let i = info::measure(load(&model)?, 500);

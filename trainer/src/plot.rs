@@ -26,6 +26,57 @@ fn register_font() -> bool {
     })
 }
 
+fn bounds(points: &[(f64, f64)]) -> (f64, f64, f64, f64) {
+    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
+    for &(x, y) in points.iter().filter(|(_, y)| y.is_finite()) {
+        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
+    }
+    if x0 > x1 {
+        return (0.0, 1.0, 0.0, 1.0);
+    }
+    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    (x0, x1.max(x0 + 1e-9), y0 - pad, y1 + pad)
+}
+
+/// Panels stacked on one x axis, one named series each.
+pub fn stacked(
+    path: &Path,
+    x_label: &str,
+    panels: &[(&str, Vec<(f64, f64)>)],
+    size: (u32, u32),
+) -> Result<()> {
+    let has_text = register_font();
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let (x0, x1) = panels.iter().fold((f64::MAX, f64::MIN), |(a, b), (_, s)| {
+        let (l, h, _, _) = bounds(s);
+        (a.min(l), b.max(h))
+    });
+    let areas = root.split_evenly((panels.len().max(1), 1));
+    let colours = [BLUE, RED, BLACK];
+    for (i, ((name, series), area)) in panels.iter().zip(areas.iter()).enumerate() {
+        let (_, _, y0, y1) = bounds(series);
+        let mut builder = ChartBuilder::on(area);
+        builder.margin(8);
+        if has_text {
+            builder.caption(*name, ("sans-serif", 16)).x_label_area_size(30).y_label_area_size(60);
+        }
+        let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| anyhow!("{e}"))?;
+        if has_text {
+            chart.configure_mesh().x_desc(x_label).draw().map_err(|e| anyhow!("{e}"))?;
+        }
+        let colour = colours[i % colours.len()];
+        chart
+            .draw_series(LineSeries::new(
+                series.iter().copied().filter(|(_, y)| y.is_finite()),
+                colour.stroke_width(1),
+            ))
+            .map_err(|e| anyhow!("{e}"))?;
+    }
+    root.present().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}
+
 /// A line chart of several named series of (x, y) points.
 pub fn lines(
     path: &Path,
@@ -36,15 +87,8 @@ pub fn lines(
     size: (u32, u32),
 ) -> Result<()> {
     let has_text = register_font();
-    let points = series.iter().flat_map(|(_, s)| s.iter()).filter(|(_, y)| y.is_finite());
-    let (mut x0, mut x1, mut y0, mut y1) = (f64::MAX, f64::MIN, f64::MAX, f64::MIN);
-    for &(x, y) in points {
-        (x0, x1, y0, y1) = (x0.min(x), x1.max(x), y0.min(y), y1.max(y));
-    }
-    if x0 > x1 {
-        (x0, x1, y0, y1) = (0.0, 1.0, 0.0, 1.0);
-    }
-    let pad = ((y1 - y0) * 0.05).max(1e-6);
+    let all: Vec<(f64, f64)> = series.iter().flat_map(|(_, s)| s.iter().copied()).collect();
+    let (x0, x1, y0, y1) = bounds(&all);
     let root = BitMapBackend::new(path, size).into_drawing_area();
     root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
     let mut builder = ChartBuilder::on(&root);
@@ -52,9 +96,7 @@ pub fn lines(
     if has_text {
         builder.caption(title, ("sans-serif", 22)).x_label_area_size(40).y_label_area_size(70);
     }
-    let mut chart = builder
-        .build_cartesian_2d(x0..x1.max(x0 + 1e-9), (y0 - pad)..(y1 + pad))
-        .map_err(|e| anyhow!("{e}"))?;
+    let mut chart = builder.build_cartesian_2d(x0..x1, y0..y1).map_err(|e| anyhow!("{e}"))?;
     if has_text {
         chart
             .configure_mesh()

@@ -104,3 +104,31 @@ fn a_damaged_model_file_is_named_in_the_error() {
     );
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn analyze_writes_the_figure_and_per_frame_numbers() {
+    let dir = common::temp_dir("analyze");
+    let png = dir.join("a.png");
+    let arctic = common::arctic();
+    let out = trainer(&[
+        "analyze",
+        model(),
+        arctic.to_str().unwrap(),
+        "-o",
+        png.to_str().unwrap(),
+        "--width",
+        "640",
+        "--height",
+        "480",
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let frames = json["frames"].as_u64().unwrap() as usize;
+    assert_eq!(frames, 49_520 / 200, "every whole frame of the 3.1 s utterance (49,520 samples)");
+    assert_eq!(json["delta"].as_array().unwrap().len(), frames);
+    assert_eq!(json["kl"].as_array().unwrap().len(), frames);
+    assert!(json["kl"].as_array().unwrap().iter().all(|v| v.as_f64().unwrap() >= 0.0));
+    let dims = Command::new("identify").args(["-format", "%w %h"]).arg(&png).output().unwrap();
+    assert_eq!(String::from_utf8_lossy(&dims.stdout), "640 480");
+    std::fs::remove_dir_all(dir).unwrap();
+}
