@@ -34,6 +34,9 @@ pub struct PosteriorStep<'a> {
     pub kl: f64,
     /// -log p(x_t | z_t, h_{t-1}) in nats, in the model's normalised space.
     pub nll: f64,
+    /// log p(z_t | h_{t-1}) - log q(z_t | x_t, h_{t-1}) at the z_t used: with `nll`, the
+    /// frame's importance weight when z_t is a posterior sample (0 without a latent).
+    pub log_prior_over_posterior: f64,
 }
 
 /// How `step_posterior` picks z_t.
@@ -249,7 +252,7 @@ impl Generator {
         prior(m, isa, &self.state.h, s);
         let px = m.phi_x.forward(isa, &s.x, &mut s.phi_x);
         let wx = c.phi_x.width;
-        let mut kl = 0.0;
+        let (mut kl, mut log_ratio) = (0.0, 0.0);
         if let (Some(enc), Some(enc_s)) = (&m.encoder, &mut s.encoder) {
             s.enc_in[..wx].copy_from_slice(&px[..wx]);
             s.enc_in[wx..wx + c.hidden].copy_from_slice(&self.state.h[..c.hidden]);
@@ -262,6 +265,8 @@ impl Generator {
                 };
                 s.z[i] = s.mu_z[i] + s.sigma_z[i] * eps;
             }
+            let z = &s.z[..s.mu_z.len()];
+            log_ratio = gaussian_nll(z, &s.mu_z, &s.sigma_z) - gaussian_nll(z, &s.mu0, &s.sigma0);
             kl = gaussian_kl(&s.mu_z, &s.sigma_z, &s.mu0, &s.sigma0);
         }
         embed_z(m, isa, &self.state.h, s);
@@ -285,7 +290,13 @@ impl Generator {
             }
         };
         self.advance(true);
-        PosteriorStep { mu_z: &self.s.mu_z, sigma_z: &self.s.sigma_z, kl, nll }
+        PosteriorStep {
+            mu_z: &self.s.mu_z,
+            sigma_z: &self.s.sigma_z,
+            kl,
+            nll,
+            log_prior_over_posterior: log_ratio,
+        }
     }
 
     /// Feeds x_t (and z_t) through phi_x (unless `px_ready`: the encoder already did) and

@@ -6,6 +6,8 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
+use vrnn_core::generator::log_sum_exp_f64;
+use vrnn_core::rng::derive_seed;
 use vrnn_core::{Generator, Model, PosteriorZ};
 
 use crate::audio;
@@ -27,20 +29,49 @@ pub struct Evaluation {
     pub kl_per_frame: f64,
     pub recon_nll_per_frame_norm: f64,
     pub recon_nll_per_frame_raw: f64,
+    /// Posterior samples per sequence for the importance-sampled estimate (0: not computed;
+    /// always 0 for the RNN baselines, whose likelihood is exact).
+    pub is_samples: usize,
+    /// Importance-sampled estimate of -log p(x) (the paper's "~"), the posterior as proposal:
+    /// -log (1/K sum_k p(x, z^k) / q(z^k | x)), per frame and per sequence, both scales.
+    pub nll_is_per_frame_norm: Option<f64>,
+    pub nll_is_per_sequence_norm: Option<f64>,
+    pub nll_is_per_frame_raw: Option<f64>,
+    pub nll_is_per_sequence_raw: Option<f64>,
+    /// The mean over the same K samples of -log (p(x, z^k) / q(z^k | x)): a Monte-Carlo
+    /// negative ELBO, never below the IS estimate (equal to it for K = 1).
+    pub nelbo_mc_per_frame_norm: Option<f64>,
+}
+
+/// log p(x, z) - log q(z | x) of one sequence for one posterior sample of its z's.
+fn log_weight(g: &mut Generator, sequence: &[f32], frame: usize, seed: u64) -> f64 {
+    g.reset(seed);
+    sequence
+        .chunks_exact(frame)
+        .map(|x| {
+            let p = g.step_posterior(x, PosteriorZ::Sample);
+            p.log_prior_over_posterior - p.nll
+        })
+        .sum()
 }
 
 /// Scores `files` in sequences of `seq_len` frames, each from a fresh state, with one
-/// posterior sample per frame (an unbiased estimate of the ELBO).
+/// posterior sample per frame (an unbiased estimate of the ELBO), and with `is_samples`
+/// posterior samples per sequence for the importance-sampled log-likelihood.
 pub fn evaluate(
     model: Arc<Model>,
     files: &[PathBuf],
     seq_len: usize,
     seed: u64,
+    is_samples: usize,
 ) -> Result<Evaluation> {
     let c = model.config.clone();
     let f = c.frame_size;
     let mut generator = Generator::new(model, seed);
     let (mut kl, mut nll, mut frames, mut sequences) = (0.0, 0.0, 0usize, 0usize);
+    let is_samples = if c.has_latent() { is_samples } else { 0 };
+    let (mut nll_is, mut nelbo_mc) = (0.0, 0.0);
+    let mut weights = vec![0.0; is_samples];
     for path in audio::collect_wavs(files)? {
         let x = audio::load_mono(&path, c.sample_rate, f as f64 / c.sample_rate as f64)?;
         for sequence in x.chunks_exact(f * seq_len) {
@@ -50,6 +81,14 @@ pub fn evaluate(
                 kl += p.kl;
                 nll += p.nll;
                 frames += 1;
+            }
+            if is_samples > 0 {
+                for (k, w) in weights.iter_mut().enumerate() {
+                    let sample_seed = derive_seed(seed, (sequences * is_samples + k) as u64);
+                    *w = log_weight(&mut generator, sequence, f, sample_seed);
+                }
+                nll_is -= log_sum_exp_f64(&weights) - (is_samples as f64).ln();
+                nelbo_mc -= weights.iter().sum::<f64>() / is_samples as f64;
             }
             sequences += 1;
         }
@@ -73,6 +112,12 @@ pub fn evaluate(
         kl_per_frame: kl / n,
         recon_nll_per_frame_norm: nll / n,
         recon_nll_per_frame_raw: nll / n + log_det,
+        is_samples,
+        nll_is_per_frame_norm: (is_samples > 0).then(|| nll_is / n),
+        nll_is_per_sequence_norm: (is_samples > 0).then(|| nll_is / n * seq_len as f64),
+        nll_is_per_frame_raw: (is_samples > 0).then(|| nll_is / n + log_det),
+        nll_is_per_sequence_raw: (is_samples > 0).then(|| (nll_is / n + log_det) * seq_len as f64),
+        nelbo_mc_per_frame_norm: (is_samples > 0).then(|| nelbo_mc / n),
     })
 }
 
@@ -104,6 +149,21 @@ impl std::fmt::Display for Evaluation {
             f,
             "  reconstruction NLL per frame: {:.3} normalised, {:.3} raw",
             self.recon_nll_per_frame_norm, self.recon_nll_per_frame_raw
-        )
+        )?;
+        if let (Some(fr), Some(sq), Some(frr), Some(sqr)) = (
+            self.nll_is_per_frame_norm,
+            self.nll_is_per_sequence_norm,
+            self.nll_is_per_frame_raw,
+            self.nll_is_per_sequence_raw,
+        ) {
+            writeln!(
+                f,
+                "\nimportance-sampled -log p (~, {} posterior samples per sequence), nats:",
+                self.is_samples
+            )?;
+            writeln!(f, "  per frame:    {fr:>12.3} normalised   {frr:>12.3} raw waveform")?;
+            write!(f, "  per sequence: {sq:>12.3} normalised   {sqr:>12.3} raw waveform")?;
+        }
+        Ok(())
     }
 }

@@ -36,6 +36,10 @@ enum Command {
         seq_len: usize,
         #[arg(long, default_value_t = 0)]
         seed: u64,
+        /// Posterior samples per sequence for the importance-sampled log-likelihood
+        /// (the paper's 40; 0 skips it).
+        #[arg(long, default_value_t = 40)]
+        is_samples: usize,
         #[arg(long)]
         json: bool,
     },
@@ -106,8 +110,8 @@ fn run(cli: Cli) -> Result<()> {
                 o.curves.display()
             );
         }
-        Command::Eval { model, inputs, seq_len, seed, json } => {
-            let e = eval::evaluate(load(&model)?, &inputs, seq_len, seed)?;
+        Command::Eval { model, inputs, seq_len, seed, is_samples, json } => {
+            let e = eval::evaluate(load(&model)?, &inputs, seq_len, seed, is_samples)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&e)?)
             } else {

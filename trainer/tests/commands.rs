@@ -132,3 +132,38 @@ fn analyze_writes_the_figure_and_per_frame_numbers() {
     assert_eq!(String::from_utf8_lossy(&dims.stdout), "640 480");
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn importance_sampled_likelihood_bounds_the_elbo() {
+    let arctic = common::arctic();
+    let eval = |k: &str| -> serde_json::Value {
+        serde_json::from_str(&trainer(&[
+            "eval",
+            model(),
+            arctic.to_str().unwrap(),
+            "--is-samples",
+            k,
+            "--json",
+        ]))
+        .unwrap()
+    };
+    let get = |j: &serde_json::Value, key: &str| {
+        j[key].as_f64().unwrap_or_else(|| panic!("{key} in {j}"))
+    };
+    let many = eval("40");
+    let (is, mc, elbo) = (
+        get(&many, "nll_is_per_frame_norm"),
+        get(&many, "nelbo_mc_per_frame_norm"),
+        get(&many, "nelbo_per_frame_norm"),
+    );
+    // Jensen: log of a mean of weights >= the mean of their logs, for the same samples.
+    assert!(is <= mc + 1e-9, "IS {is} vs Monte-Carlo ELBO {mc}");
+    // Against the analytic-KL ELBO (other samples): up to Monte-Carlo error, 2 % here.
+    assert!(is <= elbo + 0.02 * elbo.abs(), "IS {is} vs ELBO {elbo}");
+    assert!((get(&many, "nll_is_per_sequence_norm") - 40.0 * is).abs() < 1e-6);
+    let one = eval("1");
+    assert!(
+        (get(&one, "nll_is_per_frame_norm") - get(&one, "nelbo_mc_per_frame_norm")).abs() < 1e-9,
+        "K = 1 is a single-sample ELBO"
+    );
+}

@@ -28,9 +28,10 @@ fn every_variant_trains_evaluates_and_plays() {
         let file = ModelFile::load(&path).unwrap();
         assert_eq!(file.config.variant_name(), name);
         let model = Arc::new(Model::from_file(&file));
-        let e = vrnn_trainer::eval::evaluate(model.clone(), &[common::arctic()], 40, 0).unwrap();
+        let e = vrnn_trainer::eval::evaluate(model.clone(), &[common::arctic()], 40, 0, 4).unwrap();
         assert!(e.nelbo_per_frame_raw.is_finite() && e.kl_per_frame.is_finite(), "{name}");
         assert_eq!(e.exact, name.starts_with("RNN"), "{name}");
+        assert_eq!(e.nll_is_per_frame_norm.is_some(), !e.exact, "{name}: IS only with a latent");
         let mut stream = Stream::new(model, 48_000.0, 3).unwrap();
         let mut out = vec![0.0; 12_000];
         stream.process(&mut out);
