@@ -128,6 +128,8 @@ fn trained_model(dir: &std::path::Path) -> PathBuf {
         clip: 10.0,
         checkpoint_every: 1000,
         val_every: 1000,
+        kl_warmup: 0,
+        free_bits: 0.0,
         quiet: true,
     };
     vrnn_trainer::fit::fit(&opts).unwrap();

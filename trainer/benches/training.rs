@@ -7,7 +7,7 @@ use std::time::Duration;
 use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use vrnn_core::{Cell, Latent, MlpSpec, ModelConfig, Output, Rng};
-use vrnn_trainer::fit::{noise, train_step};
+use vrnn_trainer::fit::{noise, train_step, KlShaping};
 use vrnn_trainer::net::Net;
 use vrnn_trainer::optim::Adam;
 use vrnn_trainer::presets::Preset;
@@ -69,7 +69,7 @@ fn main() {
             b.iter_custom(|iters| {
                 let t = std::time::Instant::now();
                 for _ in 0..iters {
-                    train_step(&net, &mut adam, &x, &eps, 10.0).unwrap();
+                    train_step(&net, &mut adam, &x, &eps, 10.0, KlShaping::ELBO).unwrap();
                 }
                 device.synchronize().unwrap();
                 let d = t.elapsed();

@@ -87,9 +87,41 @@ pub struct FitOptions {
     pub checkpoint_every: u64,
     #[arg(long, default_value_t = 250)]
     pub val_every: u64,
+    /// KL warm-up: the KL term's weight rises linearly from 0 to 1 over this many steps
+    /// (0, the default and the paper's setting: off). Helps a latent that collapses early.
+    #[arg(long, default_value_t = 0)]
+    pub kl_warmup: u64,
+    /// Free bits: a frame's KL below this many nats is not penalised (0, the default: off).
+    /// Keeps the latent in use when the decoder alone could explain the audio.
+    #[arg(long, default_value_t = 0.0)]
+    pub free_bits: f64,
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+}
+
+/// KL per frame below which the latent carries almost nothing.
+const COLLAPSE_KL: f64 = 0.1;
+/// Logging windows (of 10 steps) in a row below it before fit warns.
+const COLLAPSE_WINDOWS: u32 = 5;
+const COLLAPSE_WARNING: &str = "warning: the KL per frame has stayed below 0.1 nats for 50 steps: \
+    the decoder is ignoring the latent (posterior collapse). Consider --kl-warmup 2000 or --free-bits 1.";
+
+/// Notices a KL that stays near zero; says so once per run.
+#[derive(Default)]
+struct CollapseWatch {
+    low_windows: u32,
+    warned: bool,
+}
+
+impl CollapseWatch {
+    /// Feeds one window's mean KL per frame; true when it is time to warn.
+    fn observe(&mut self, kl: f64) -> bool {
+        self.low_windows = if kl < COLLAPSE_KL { self.low_windows + 1 } else { 0 };
+        let warn = !self.warned && self.low_windows >= COLLAPSE_WINDOWS;
+        self.warned |= warn;
+        warn
+    }
 }
 
 /// Files written beside the model.
@@ -140,24 +172,51 @@ pub struct StepLoss {
     pub nll: f64,
 }
 
-/// One Adam update on the negative ELBO per frame of batch `x` `[batch, steps, frame]`.
-/// None when the loss or the gradient was not finite (nothing changed).
+/// How the KL term enters the training loss. The defaults give the paper's negative ELBO.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct KlShaping {
+    /// Weight of the KL term (KL warm-up ramps it from 0 to 1).
+    pub weight: f64,
+    /// Free bits: a frame's KL below this many nats is not pushed down further.
+    pub free_bits: f64,
+}
+
+impl KlShaping {
+    pub const ELBO: KlShaping = KlShaping { weight: 1.0, free_bits: 0.0 };
+
+    /// The shaping at `step` for a linear warm-up over `warmup` steps (0: none).
+    pub fn at(step: u64, warmup: u64, free_bits: f64) -> KlShaping {
+        let weight = if warmup == 0 { 1.0 } else { (step as f64 / warmup as f64).min(1.0) };
+        KlShaping { weight, free_bits }
+    }
+}
+
+/// One Adam update of batch `x` `[batch, steps, frame]`. The reported loss is always the
+/// true negative ELBO per frame; `shaping` changes only what the gradient follows. None when
+/// the loss or the gradient was not finite (nothing changed).
 pub fn train_step(
     net: &Net,
     adam: &mut Adam,
     x: &Tensor,
     eps: &Tensor,
     clip: f64,
+    shaping: KlShaping,
 ) -> Result<Option<StepLoss>> {
     let (losses, _) = net.forward(x, eps)?;
     let kl = losses.kl.mean_all()?;
     let nll = losses.nll.mean_all()?;
-    let loss = (&kl + &nll)?;
-    let value = loss.to_scalar::<f32>()? as f64;
+    let value = (&kl + &nll)?.to_scalar::<f32>()? as f64;
     if !value.is_finite() {
         return Ok(None);
     }
-    Ok(match adam.step(net, &loss.backward()?, clip)? {
+    let objective = if shaping == KlShaping::ELBO {
+        (&kl + &nll)?
+    } else {
+        // max(KL, free_bits) = relu(KL - free_bits) + free_bits, per frame.
+        let floored = (losses.kl - shaping.free_bits)?.relu()?.mean_all()?;
+        ((floored * shaping.weight)? + &nll)?
+    };
+    Ok(match adam.step(net, &objective.backward()?, clip)? {
         Update::Applied { .. } => Some(StepLoss {
             loss: value,
             kl: kl.to_scalar::<f32>()? as f64,
@@ -349,6 +408,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let started = Instant::now();
     let base_elapsed = state.elapsed_s;
     let mut bad_in_a_row = 0;
+    let mut collapse = CollapseWatch::default();
     let mut interrupted = false;
     let (mut window_loss, mut window_kl, mut window_nll, mut window_n) = (0.0, 0.0, 0.0, 0u32);
     let mut window_start = Instant::now();
@@ -369,7 +429,8 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             &device,
         )?;
         let eps = noise(&mut rng, opts.seq_len, opts.batch, config.z_size(), &device)?;
-        let step = train_step(&net, &mut adam, &x, &eps, opts.clip)?;
+        let shaping = KlShaping::at(state.step, opts.kl_warmup, opts.free_bits);
+        let step = train_step(&net, &mut adam, &x, &eps, opts.clip, shaping)?;
         state.step += 1;
         if let Some(s) = step {
             bad_in_a_row = 0;
@@ -394,6 +455,10 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             last_val = Some(validate(&net, &val, opts, &device)?);
         }
         if state.step % 10 == 0 || validate_now {
+            if window_n > 0 && config.has_latent() && collapse.observe(window_kl / window_n as f64)
+            {
+                bar.suspend(|| eprintln!("{COLLAPSE_WARNING}"));
+            }
             let fps =
                 frames_per_step * window_n as f64 / window_start.elapsed().as_secs_f64().max(1e-9);
             let n = window_n.max(1) as f64;
@@ -446,4 +511,27 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         skipped: state.skipped,
         interrupted,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn collapse_warning_comes_once_after_five_low_windows_in_a_row() {
+        let mut w = CollapseWatch::default();
+        let lows = [0.01, 0.02, 0.0, 0.05];
+        assert!(lows.iter().all(|kl| !w.observe(*kl)), "four low windows are not enough");
+        assert!(!w.observe(2.0), "a healthy window resets the count");
+        let seen: Vec<bool> = [0.0; 12].iter().map(|kl| w.observe(*kl)).collect();
+        assert_eq!(seen.iter().filter(|b| **b).count(), 1, "warned once");
+        assert!(seen[4], "on the fifth low window");
+    }
+
+    #[test]
+    fn kl_warmup_ramps_linearly_and_is_off_by_default() {
+        assert_eq!(KlShaping::at(0, 0, 0.0), KlShaping::ELBO);
+        assert_eq!(KlShaping::at(50, 200, 0.5).weight, 0.25);
+        assert_eq!(KlShaping::at(500, 200, 0.5), KlShaping { weight: 1.0, free_bits: 0.5 });
+    }
 }

@@ -42,6 +42,8 @@ pub fn tiny_fit(output: PathBuf, steps: u64) -> FitOptions {
         clip: 10.0,
         checkpoint_every: 10,
         val_every: 1000,
+        kl_warmup: 0,
+        free_bits: 0.0,
         quiet: true,
     }
 }
