@@ -65,6 +65,22 @@ pub fn evaluate(
     seed: u64,
     is_samples: usize,
 ) -> Result<Evaluation> {
+    let (rate, f) = (model.config.sample_rate, model.config.frame_size);
+    let signals = audio::collect_wavs(files)?
+        .iter()
+        .map(|p| audio::load_mono(p, rate, f as f64 / rate as f64))
+        .collect::<Result<Vec<_>>>()?;
+    evaluate_signals(model, &signals, seq_len, seed, is_samples)
+}
+
+/// As `evaluate`, on waveforms already at the model's rate.
+pub fn evaluate_signals(
+    model: Arc<Model>,
+    signals: &[Vec<f32>],
+    seq_len: usize,
+    seed: u64,
+    is_samples: usize,
+) -> Result<Evaluation> {
     let c = model.config.clone();
     let f = c.frame_size;
     let mut generator = Generator::new(model, seed);
@@ -72,8 +88,7 @@ pub fn evaluate(
     let is_samples = if c.has_latent() { is_samples } else { 0 };
     let (mut nll_is, mut nelbo_mc) = (0.0, 0.0);
     let mut weights = vec![0.0; is_samples];
-    for path in audio::collect_wavs(files)? {
-        let x = audio::load_mono(&path, c.sample_rate, f as f64 / c.sample_rate as f64)?;
+    for x in signals {
         for sequence in x.chunks_exact(f * seq_len) {
             generator.reset(seed ^ sequences as u64);
             for frame in sequence.chunks_exact(f) {

@@ -4,6 +4,7 @@
 pub mod analyze;
 pub mod audio;
 pub mod checkpoint;
+pub mod compare;
 pub mod dataset;
 pub mod device;
 pub mod eval;

@@ -77,6 +77,9 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// The paper's Table 1 on your data: train the five variants with one budget, score them
+    /// on the held-out part, write results.md and curves.png.
+    Compare(vrnn_trainer::compare::CompareOptions),
     /// Configuration, provenance and real-time cost of a model.
     Info {
         model: PathBuf,
@@ -135,6 +138,10 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 println!("wrote {} ({} frames)", output.display(), a.frames);
             }
+        }
+        Command::Compare(opts) => {
+            let table = vrnn_trainer::compare::compare(&opts)?;
+            println!("{table}\nwritten to {}", opts.output.join("results.md").display());
         }
         Command::Info { model, json } => {
             let i = info::measure(load(&model)?, 500);

@@ -39,3 +39,40 @@ fn every_variant_trains_evaluates_and_plays() {
     }
     std::fs::remove_dir_all(dir).unwrap();
 }
+
+#[test]
+fn compare_writes_the_table_of_all_five_variants_and_their_curves() {
+    let dir = common::temp_dir("compare");
+    let opts = vrnn_trainer::compare::CompareOptions {
+        inputs: vec![common::arctic()],
+        output: dir.clone(),
+        preset: vrnn_trainer::presets::Preset::Tiny,
+        steps: Some(5),
+        minutes: None,
+        device: "cpu".into(),
+        seed: 2,
+        mixtures: 3,
+        batch: 4,
+        is_samples: 2,
+        resume: false,
+    };
+    let table = vrnn_trainer::compare::compare(&opts).unwrap();
+    let written = std::fs::read_to_string(dir.join("results.md")).unwrap();
+    assert_eq!(table, written);
+    for (name, bound) in [
+        ("RNN-Gauss", false),
+        ("RNN-GMM", false),
+        ("VRNN-I-Gauss", true),
+        ("VRNN-Gauss", true),
+        ("VRNN-GMM", true),
+    ] {
+        let row = written
+            .lines()
+            .find(|l| l.starts_with(&format!("| {name} |")))
+            .unwrap_or_else(|| panic!("{name} row"));
+        assert_eq!(row.contains(">="), bound, "{row}");
+        assert_eq!(row.contains("~ "), bound, "{row}");
+    }
+    assert!(dir.join("curves.png").exists());
+    std::fs::remove_dir_all(dir).unwrap();
+}
