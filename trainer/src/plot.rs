@@ -5,8 +5,14 @@ use std::path::Path;
 use anyhow::{anyhow, Result};
 use plotters::prelude::*;
 
-/// The first system font found, for the axis labels. Without one the chart has no text.
+/// The first system font found, for the axis labels (registered once per process).
+/// Without one the chart has no text.
 fn register_font() -> bool {
+    static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
+    *REGISTERED.get_or_init(find_and_register_font)
+}
+
+fn find_and_register_font() -> bool {
     const CANDIDATES: &[&str] = &[
         "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
         "/usr/share/fonts/TTF/DejaVuSans.ttf",
