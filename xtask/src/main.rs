@@ -45,7 +45,7 @@ fn test(extra: &[String]) -> nice_plug_xtask::Result<()> {
         .args(["test", "--workspace", "--all-targets", "--features", TEST_FEATURES])
         .args(extra));
     // Doc examples are tests too; --all-targets leaves them out.
-    run(Command::new("cargo").args(["test", "--workspace", "--doc"]));
+    run(Command::new("cargo").args(["test", "--workspace", "--doc", "--features", TEST_FEATURES]));
     Ok(())
 }
 
