@@ -109,29 +109,17 @@ fn midi_mode_plays_notes_and_releases_them() {
 
 fn trained_model(dir: &std::path::Path) -> PathBuf {
     let path = dir.join("swap.vrnn");
-    let opts = vrnn_trainer::fit::FitOptions {
-        inputs: vec![shared_data("arctic/arctic_a0009.wav")],
-        output: Some(path.clone()),
-        preset: vrnn_trainer::presets::Preset::Tiny,
-        variant: vrnn_trainer::presets::Variant::VrnnGauss,
-        mixtures: 20,
-        cell: vrnn_core::Cell::Gru,
-        steps: Some(20),
-        minutes: None,
-        device: "cpu".into(),
-        seed: 1,
-        resume: false,
-        val_split: 0.1,
-        lr: 3e-3,
-        batch: 4,
-        seq_len: 40,
-        clip: 10.0,
-        checkpoint_every: 1000,
-        val_every: 1000,
-        kl_warmup: 0,
-        free_bits: 0.0,
-        quiet: true,
-    };
+    let mut opts =
+        vrnn_trainer::fit::FitOptions::with_defaults(vec![shared_data("arctic/arctic_a0009.wav")]);
+    opts.output = Some(path.clone());
+    opts.preset = vrnn_trainer::presets::Preset::Tiny;
+    opts.cell = vrnn_core::Cell::Gru;
+    opts.steps = Some(20);
+    opts.device = "cpu".into();
+    opts.seed = 1;
+    opts.lr = 3e-3;
+    opts.batch = 4;
+    opts.quiet = true;
     vrnn_trainer::fit::fit(&opts).unwrap();
     path
 }

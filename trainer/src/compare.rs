@@ -67,29 +67,17 @@ pub fn compare(o: &CompareOptions) -> Result<String> {
     let mut rows = Vec::new();
     let mut curves = Vec::new();
     for (variant, name) in VARIANTS {
-        let opts = FitOptions {
-            inputs: files.clone(),
-            output: Some(o.output.join(format!("{name}.vrnn"))),
-            preset: o.preset,
-            variant,
-            mixtures: o.mixtures,
-            cell: vrnn_core::Cell::Lstm,
-            steps: o.steps,
-            minutes: o.minutes.or(if o.steps.is_none() { Some(18.0) } else { None }),
-            device: o.device.clone(),
-            seed: o.seed,
-            resume: o.resume,
-            val_split: 0.1,
-            lr: 1e-3,
-            batch: o.batch,
-            seq_len: 40,
-            clip: 10.0,
-            checkpoint_every: 500,
-            val_every: 250,
-            kl_warmup: 0,
-            free_bits: 0.0,
-            quiet: false,
-        };
+        let mut opts = FitOptions::with_defaults(files.clone());
+        opts.output = Some(o.output.join(format!("{name}.vrnn")));
+        opts.preset = o.preset;
+        opts.variant = variant;
+        opts.mixtures = o.mixtures;
+        opts.steps = o.steps;
+        opts.minutes = o.minutes.or(if o.steps.is_none() { Some(18.0) } else { None });
+        opts.device.clone_from(&o.device);
+        opts.seed = o.seed;
+        opts.resume = o.resume;
+        opts.batch = o.batch;
         eprintln!("== {name}");
         let report = fit(&opts)?;
         let model = Arc::new(Model::load(&report.outputs.model)?);

@@ -100,6 +100,23 @@ pub struct FitOptions {
     pub quiet: bool,
 }
 
+impl FitOptions {
+    /// `trainer fit <inputs>` with every other option at its command-line default, so that
+    /// callers (compare, tests) never restate the defaults.
+    pub fn with_defaults(inputs: Vec<PathBuf>) -> FitOptions {
+        #[derive(clap::Parser)]
+        struct Fit {
+            #[command(flatten)]
+            options: FitOptions,
+        }
+        let args = ["fit", "--"]
+            .map(std::ffi::OsString::from)
+            .into_iter()
+            .chain(inputs.into_iter().map(Into::into));
+        <Fit as clap::Parser>::try_parse_from(args).expect("fit's defaults parse").options
+    }
+}
+
 /// KL per frame below which the latent carries almost nothing.
 const COLLAPSE_KL: f64 = 0.1;
 /// Logging windows (of 10 steps) in a row below it before fit warns.

@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 use vrnn_trainer::fit::FitOptions;
-use vrnn_trainer::presets::{Preset, Variant};
+use vrnn_trainer::presets::Preset;
 
 pub fn data(rel: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../shared/data").join(rel)
@@ -23,29 +23,18 @@ pub fn temp_dir(name: &str) -> PathBuf {
 
 /// Options for a quick tiny-model run on the arctic utterance.
 pub fn tiny_fit(output: PathBuf, steps: u64) -> FitOptions {
-    FitOptions {
-        inputs: vec![arctic()],
-        output: Some(output),
-        preset: Preset::Tiny,
-        variant: Variant::VrnnGauss,
-        mixtures: 20,
-        cell: vrnn_core::Cell::Lstm,
-        steps: Some(steps),
-        minutes: None,
-        device: "cpu".into(),
-        seed: 3,
-        resume: false,
-        val_split: 0.1,
-        lr: 3e-3,
-        batch: 8,
-        seq_len: 40,
-        clip: 10.0,
-        checkpoint_every: 10,
-        val_every: 1000,
-        kl_warmup: 0,
-        free_bits: 0.0,
-        quiet: true,
-    }
+    let mut o = FitOptions::with_defaults(vec![arctic()]);
+    o.output = Some(output);
+    o.preset = Preset::Tiny;
+    o.steps = Some(steps);
+    o.device = "cpu".into();
+    o.seed = 3;
+    o.lr = 3e-3;
+    o.batch = 8;
+    o.checkpoint_every = 10;
+    o.val_every = 1000;
+    o.quiet = true;
+    o
 }
 
 pub fn write_float_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
