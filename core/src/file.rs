@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 
 use crate::config::ModelConfig;
+use crate::kernel::Precision;
 use crate::names::{tensor_specs, CONFIG_METADATA_KEY};
 
 /// Largest model file accepted (well above MAX_PARAMETERS f32s plus header).
@@ -76,6 +77,8 @@ impl std::error::Error for ModelError {
 pub struct ModelFile {
     pub config: ModelConfig,
     tensors: HashMap<String, Vec<f32>>,
+    /// Where it came from, for messages.
+    origin: String,
 }
 
 impl ModelFile {
@@ -105,7 +108,7 @@ impl ModelFile {
         if let Some(extra) = tensors.keys().filter(|k| !specs.iter().any(|s| &s.name == *k)).min() {
             return Err(err(Problem::UnexpectedTensor(extra.clone())));
         }
-        Ok(ModelFile { config, tensors })
+        Ok(ModelFile { config, tensors, origin: origin.to_string() })
     }
 
     pub fn load(path: impl AsRef<Path>) -> Result<Self, ModelError> {
@@ -163,6 +166,22 @@ impl ModelFile {
             return Err(err(Problem::UnexpectedTensor(extra.to_string())));
         }
         Self::new(config, tensors, origin)
+    }
+
+    /// Checks that every weight matrix fits `precision` (f16 holds at most +-65504); the
+    /// error names the tensor, the index and the value.
+    pub fn check_range(&self, precision: Precision) -> Result<(), ModelError> {
+        for spec in tensor_specs(&self.config).iter().filter(|s| s.shape.len() == 2) {
+            if let Some((i, v)) = precision.first_unrepresentable(self.tensor(&spec.name)) {
+                let problem = format!(
+                    "weight {v:e} at index {i} is outside {precision}'s range; load the model \
+                     as f32 or bf16"
+                );
+                let problem = Problem::Tensor { name: spec.name.clone(), problem };
+                return Err(ModelError { origin: self.origin.clone(), problem });
+            }
+        }
+        Ok(())
     }
 
     pub fn tensor(&self, name: &str) -> &[f32] {

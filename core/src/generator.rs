@@ -144,6 +144,18 @@ impl Generator {
         self.latent_delta = 0.0;
     }
 
+    /// Takes over another voice of the same configuration where it stands (recurrent state,
+    /// random sequence, latent history), as if this one had generated its frames: the voice
+    /// goes on in another precision or instruction set without a restart.
+    pub fn continue_from(&mut self, other: &Generator) {
+        assert!(self.model.config == other.model.config, "continue_from needs the same model");
+        self.state.h.copy_from_slice(&other.state.h);
+        self.state.c.copy_from_slice(&other.state.c);
+        self.rng = other.rng.clone();
+        self.s.prev_mu0.copy_from_slice(&other.s.prev_mu0);
+        self.latent_delta = other.latent_delta;
+    }
+
     /// The recurrent state h_t (unpadded).
     pub fn hidden(&self) -> &[f32] {
         &self.state.h[..self.model.config.hidden]

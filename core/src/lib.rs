@@ -17,7 +17,7 @@ pub mod stream;
 pub use config::{Cell, Latent, Mlp as MlpSpec, ModelConfig, Normalisation, Output, Provenance};
 pub use file::{write_atomic, ModelError, ModelFile};
 pub use generator::{Generator, PosteriorStep, PosteriorZ, StepNoise};
-pub use kernel::Isa;
+pub use kernel::{Isa, Precision};
 pub use model::Model;
 pub use rng::Rng;
 pub use stream::{Stream, StreamError};

@@ -5,6 +5,7 @@ use std::path::Path;
 
 use crate::config::{Latent, Mlp as MlpSpec, ModelConfig, Output};
 use crate::file::{ModelError, ModelFile};
+use crate::kernel::Precision;
 use crate::names::{self, bias, weight, LOGITS, MU, SIGMA};
 use crate::nn::{Dense, Mlp, Recurrent};
 
@@ -19,6 +20,8 @@ pub struct GaussianNet {
 #[derive(Debug)]
 pub struct Model {
     pub config: ModelConfig,
+    /// How the packed weights are stored.
+    pub precision: Precision,
     pub phi_x: Mlp,
     /// Present for the VRNN variants.
     pub phi_z: Option<Mlp>,
@@ -32,47 +35,70 @@ pub struct Model {
     pub rnn: Recurrent,
 }
 
-fn dense(f: &ModelFile, module: &str, part: &str, out: usize, input: usize) -> Dense {
-    Dense::new(out, input, f.tensor(&weight(module, part)), f.tensor(&bias(module, part)))
+/// A model file's tensors, packed in one precision.
+struct Packer<'a> {
+    file: &'a ModelFile,
+    precision: Precision,
 }
 
-fn mlp(f: &ModelFile, module: &str, spec: MlpSpec, input: usize) -> Mlp {
-    let mut fan_in = input;
-    let layers = (0..spec.layers)
-        .map(|i| {
-            let d = dense(f, module, &names::layer(i), spec.width, fan_in);
-            fan_in = spec.width;
-            d
-        })
-        .collect();
-    Mlp::new(layers)
-}
+impl Packer<'_> {
+    fn dense(&self, module: &str, part: &str, out: usize, input: usize) -> Dense {
+        let (w, b) =
+            (self.file.tensor(&weight(module, part)), self.file.tensor(&bias(module, part)));
+        Dense::new(out, input, w, b).with_precision(self.precision)
+    }
 
-fn gaussian(f: &ModelFile, module: &str, spec: MlpSpec, input: usize, out: usize) -> GaussianNet {
-    GaussianNet {
-        trunk: mlp(f, module, spec, input),
-        mu: dense(f, module, MU, out, spec.width),
-        sigma: dense(f, module, SIGMA, out, spec.width),
+    fn mlp(&self, module: &str, spec: MlpSpec, input: usize) -> Mlp {
+        let mut fan_in = input;
+        let layers = (0..spec.layers)
+            .map(|i| {
+                let d = self.dense(module, &names::layer(i), spec.width, fan_in);
+                fan_in = spec.width;
+                d
+            })
+            .collect();
+        Mlp::new(layers)
+    }
+
+    fn gaussian(&self, module: &str, spec: MlpSpec, input: usize, out: usize) -> GaussianNet {
+        GaussianNet {
+            trunk: self.mlp(module, spec, input),
+            mu: self.dense(module, MU, out, spec.width),
+            sigma: self.dense(module, SIGMA, out, spec.width),
+        }
     }
 }
 
 impl Model {
-    /// Packs a validated model file for the kernel.
+    /// Packs a validated model file for the kernel, weights in f32.
     pub fn from_file(f: &ModelFile) -> Model {
+        Self::pack(f, Precision::F32)
+    }
+
+    /// Packs a validated model file with its weights in `precision`; fails, naming the
+    /// tensor, if a weight is outside the format's range.
+    pub fn from_file_with(f: &ModelFile, precision: Precision) -> Result<Model, ModelError> {
+        f.check_range(precision)?;
+        Ok(Self::pack(f, precision))
+    }
+
+    fn pack(f: &ModelFile, precision: Precision) -> Model {
+        let p = Packer { file: f, precision };
         let c = &f.config;
         let (h, z, fr) = (c.hidden, c.z_size(), c.frame_size);
         let k = c.output.components();
         let latent = c.has_latent();
         Model {
             config: c.clone(),
-            phi_x: mlp(f, names::PHI_X, c.phi_x, fr),
-            phi_z: latent.then(|| mlp(f, names::PHI_Z, c.phi_z, z)),
+            precision,
+            phi_x: p.mlp(names::PHI_X, c.phi_x, fr),
+            phi_z: latent.then(|| p.mlp(names::PHI_Z, c.phi_z, z)),
             prior: (c.latent == Latent::Conditional)
-                .then(|| gaussian(f, names::PRIOR, c.prior, h, z)),
-            encoder: latent.then(|| gaussian(f, names::ENCODER, c.encoder, c.phi_x.width + h, z)),
-            decoder: gaussian(f, names::DECODER, c.decoder, c.decoder_input(), k * fr),
+                .then(|| p.gaussian(names::PRIOR, c.prior, h, z)),
+            encoder: latent.then(|| p.gaussian(names::ENCODER, c.encoder, c.phi_x.width + h, z)),
+            decoder: p.gaussian(names::DECODER, c.decoder, c.decoder_input(), k * fr),
             logits: matches!(c.output, Output::Gmm { .. })
-                .then(|| dense(f, names::DECODER, LOGITS, k, c.decoder.width)),
+                .then(|| p.dense(names::DECODER, LOGITS, k, c.decoder.width)),
             rnn: Recurrent::new(
                 c.cell,
                 c.rnn_input(),
@@ -81,13 +107,19 @@ impl Model {
                 f.tensor(names::RNN_WEIGHT_HH),
                 f.tensor(names::RNN_BIAS_IH),
                 f.tensor(names::RNN_BIAS_HH),
-            ),
+            )
+            .with_precision(precision),
         }
     }
 
-    /// Reads, validates and packs a model file.
+    /// Reads, validates and packs a model file, weights in f32.
     pub fn load(path: impl AsRef<Path>) -> Result<Model, ModelError> {
-        Ok(Model::from_file(&ModelFile::load(path)?))
+        Self::load_with(path, Precision::F32)
+    }
+
+    /// Reads, validates and packs a model file with its weights in `precision`.
+    pub fn load_with(path: impl AsRef<Path>, precision: Precision) -> Result<Model, ModelError> {
+        Self::from_file_with(&ModelFile::load(path)?, precision)
     }
 
     /// Bytes of weights one generation step streams through (the GMM output reads one

@@ -1,7 +1,7 @@
 //! Layers with weights packed for the kernel: Dense, ReLU MLP, LSTM and GRU cells.
 
 use crate::config::Cell;
-use crate::kernel::{activate, padded, Activation, Isa, PackedMatrix};
+use crate::kernel::{activate, padded, Activation, Isa, PackedMatrix, Precision};
 
 /// A zero-padded vector the kernels can read past its length.
 pub fn pad_vec(n: usize) -> Vec<f32> {
@@ -19,6 +19,11 @@ impl Dense {
     pub fn new(out: usize, input: usize, w: &[f32], b: &[f32]) -> Self {
         assert_eq!(b.len(), out);
         Dense { w: PackedMatrix::new(out, input, w), b: b.to_vec() }
+    }
+
+    /// The same layer with its weights in `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Dense { w: self.w.repacked(precision), b: self.b }
     }
 
     pub fn out(&self) -> usize {
@@ -151,6 +156,15 @@ impl Recurrent {
             w_hh: PackedMatrix::new(g, hidden, w_hh),
             b_ih,
             b_hh,
+        }
+    }
+
+    /// The same cell with its weights in `precision`.
+    pub fn with_precision(self, precision: Precision) -> Self {
+        Recurrent {
+            w_ih: self.w_ih.repacked(precision),
+            w_hh: self.w_hh.repacked(precision),
+            ..self
         }
     }
 

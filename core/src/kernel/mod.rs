@@ -1,14 +1,17 @@
-//! The hot kernels: f32 matrix-vector products over weights packed at load time, and
-//! vectorised activations, with run-time CPU feature dispatch.
+//! The hot kernels: matrix-vector products over weights packed at load time (f32, f16 or
+//! bf16, always accumulated in f32), and vectorised activations, with run-time CPU feature
+//! dispatch.
 
 mod math;
 #[cfg(target_arch = "aarch64")]
 mod neon;
 mod portable;
+mod precision;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub use math::{exp, sigmoid, softplus, tanh};
+pub use precision::Precision;
 
 /// Column padding of packed rows: 16 f32 = 64 bytes, one AVX-512 register or cache line.
 pub const LANES: usize = 16;
@@ -42,7 +45,11 @@ impl Isa {
         let mut isas = vec![Isa::Portable];
         #[cfg(target_arch = "x86_64")]
         {
-            if is_x86_feature_detected!("avx2") && is_x86_feature_detected!("fma") {
+            // Every CPU with AVX2 and FMA also has F16C (the f16 weights' conversion).
+            if is_x86_feature_detected!("avx2")
+                && is_x86_feature_detected!("fma")
+                && is_x86_feature_detected!("f16c")
+            {
                 isas.push(Isa::Avx2Fma);
             }
             if is_x86_feature_detected!("avx512f") {
@@ -57,35 +64,93 @@ impl Isa {
     }
 }
 
+/// Weights as stored: f32, or the 16-bit patterns of f16 / bf16 values.
+#[derive(Debug)]
+enum Storage {
+    F32(Vec<f32>),
+    F16(Vec<u16>),
+    Bf16(Vec<u16>),
+}
+
 /// A row-major weight matrix whose rows are padded with zeros to a multiple of LANES and
-/// start on 64-byte boundaries, so that no vector load straddles two cache lines.
+/// start on 64-byte boundaries (32-byte for 16-bit weights), so that no vector load
+/// straddles two cache lines.
 #[derive(Debug)]
 pub struct PackedMatrix {
     rows: usize,
     cols: usize,
     stride: usize,
-    storage: Vec<f32>,
-    /// Index in `storage` of the first 64-byte aligned element.
+    storage: Storage,
+    /// Index in the storage of the first 64-byte aligned element.
     offset: usize,
 }
 
+/// Rows of `cols` values laid out with `stride`, starting at a 64-byte boundary of a
+/// zeroed buffer. The heap block never moves with the Vec, so the offset stays valid.
+fn pack<T: Copy + Default>(
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    weights: &[f32],
+    convert: impl Fn(f32) -> T,
+) -> (Vec<T>, usize) {
+    let align = 64 / std::mem::size_of::<T>();
+    let mut storage = vec![T::default(); rows * stride + align];
+    let offset = storage.as_ptr().align_offset(64).min(align);
+    let data = &mut storage[offset..offset + rows * stride];
+    for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
+        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = convert(s));
+    }
+    (storage, offset)
+}
+
 impl PackedMatrix {
-    /// Packs `rows x cols` row-major weights.
+    /// Packs `rows x cols` row-major f32 weights.
     pub fn new(rows: usize, cols: usize, weights: &[f32]) -> Self {
+        Self::with_precision(rows, cols, weights, Precision::F32)
+    }
+
+    /// Packs `rows x cols` row-major weights, rounded to `precision` (to nearest, ties to
+    /// even). Values outside f16's range become infinite: `Precision::first_unrepresentable`
+    /// finds them before packing.
+    pub fn with_precision(rows: usize, cols: usize, weights: &[f32], precision: Precision) -> Self {
         assert_eq!(weights.len(), rows * cols, "weights do not match {rows}x{cols}");
         let stride = padded(cols);
-        let mut storage = vec![0.0; rows * stride + LANES];
-        // The heap block never moves with the Vec, so the offset stays valid.
-        let offset = storage.as_ptr().align_offset(LANES * 4).min(LANES);
-        let data = &mut storage[offset..offset + rows * stride];
-        for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
-            dst[..cols].copy_from_slice(src);
-        }
+        let (storage, offset) = match precision {
+            Precision::F32 => {
+                let (v, o) = pack(rows, cols, stride, weights, |w| w);
+                (Storage::F32(v), o)
+            }
+            Precision::F16 => {
+                let (v, o) =
+                    pack(rows, cols, stride, weights, |w| half::f16::from_f32(w).to_bits());
+                (Storage::F16(v), o)
+            }
+            Precision::Bf16 => {
+                let (v, o) =
+                    pack(rows, cols, stride, weights, |w| half::bf16::from_f32(w).to_bits());
+                (Storage::Bf16(v), o)
+            }
+        };
         PackedMatrix { rows, cols, stride, storage, offset }
     }
 
-    fn data(&self) -> &[f32] {
-        &self.storage[self.offset..self.offset + self.rows * self.stride]
+    /// The same weights in another format (rounded when narrowing).
+    pub fn repacked(&self, precision: Precision) -> Self {
+        let mut weights = Vec::with_capacity(self.rows * self.cols);
+        for r in 0..self.rows {
+            let row = self.offset + r * self.stride..self.offset + r * self.stride + self.cols;
+            match &self.storage {
+                Storage::F32(v) => weights.extend_from_slice(&v[row]),
+                Storage::F16(v) => {
+                    weights.extend(v[row].iter().map(|&b| half::f16::from_bits(b).to_f32()))
+                }
+                Storage::Bf16(v) => {
+                    weights.extend(v[row].iter().map(|&b| half::bf16::from_bits(b).to_f32()))
+                }
+            }
+        }
+        Self::with_precision(self.rows, self.cols, &weights, precision)
     }
 
     /// Packs a matrix whose columns are the concatenation of several row-major blocks with
@@ -109,9 +174,22 @@ impl PackedMatrix {
         self.cols
     }
 
+    pub fn precision(&self) -> Precision {
+        match self.storage {
+            Storage::F32(_) => Precision::F32,
+            Storage::F16(_) => Precision::F16,
+            Storage::Bf16(_) => Precision::Bf16,
+        }
+    }
+
+    /// Bytes of weights streamed by one row.
+    pub fn row_bytes(&self) -> usize {
+        self.stride * self.precision().bytes()
+    }
+
     /// Bytes of weights streamed by one full product.
     pub fn bytes(&self) -> usize {
-        self.rows * self.stride * 4
+        self.rows * self.row_bytes()
     }
 
     /// y[i] = bias[r] + W[r, :] . x for the rows r in `rows`, i = r - rows.start.
@@ -127,19 +205,50 @@ impl PackedMatrix {
         // Structural invariants set up at construction; failing one is a bug, not bad input.
         assert!(rows.end <= self.rows && x.len() >= self.stride && bias.len() >= rows.end);
         assert!(y.len() >= rows.len());
-        let w = &self.data()[rows.start * self.stride..rows.end * self.stride];
+        let span = self.offset + rows.start * self.stride..self.offset + rows.end * self.stride;
         let bias = &bias[rows.start..rows.end];
         let y = &mut y[..rows.len()];
         let x = &x[..self.stride];
-        match isa {
-            Isa::Portable => portable::matvec(w, self.stride, x, bias, y),
-            // SAFETY: the variant exists only when detection found the feature.
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => unsafe { x86::matvec_avx2(w, self.stride, x, bias, y) },
-            #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { x86::matvec_avx512(w, self.stride, x, bias, y) },
-            #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { neon::matvec(w, self.stride, x, bias, y) },
+        let s = self.stride;
+        match &self.storage {
+            Storage::F32(v) => {
+                let w = &v[span];
+                match isa {
+                    Isa::Portable => portable::matvec_f32(w, s, x, bias, y),
+                    // SAFETY (all arms below): the variant exists only when detection found
+                    // the features; `w` holds `y.len()` rows of `s`, a multiple of LANES.
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2Fma => unsafe { x86::matvec_avx2_f32(w, s, x, bias, y) },
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { x86::matvec_avx512_f32(w, s, x, bias, y) },
+                    #[cfg(target_arch = "aarch64")]
+                    Isa::Neon => unsafe { neon::matvec_f32(w, s, x, bias, y) },
+                }
+            }
+            Storage::F16(v) => {
+                let w = &v[span];
+                match isa {
+                    Isa::Portable => portable::matvec_f16(w, s, x, bias, y),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2Fma => unsafe { x86::matvec_avx2_f16(w, s, x, bias, y) },
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { x86::matvec_avx512_f16(w, s, x, bias, y) },
+                    #[cfg(target_arch = "aarch64")]
+                    Isa::Neon => unsafe { neon::matvec_f16(w, s, x, bias, y) },
+                }
+            }
+            Storage::Bf16(v) => {
+                let w = &v[span];
+                match isa {
+                    Isa::Portable => portable::matvec_bf16(w, s, x, bias, y),
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx2Fma => unsafe { x86::matvec_avx2_bf16(w, s, x, bias, y) },
+                    #[cfg(target_arch = "x86_64")]
+                    Isa::Avx512 => unsafe { x86::matvec_avx512_bf16(w, s, x, bias, y) },
+                    #[cfg(target_arch = "aarch64")]
+                    Isa::Neon => unsafe { neon::matvec_bf16(w, s, x, bias, y) },
+                }
+            }
         }
     }
 

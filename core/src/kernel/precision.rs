@@ -1,0 +1,66 @@
+//! The number format packed weights are stored in.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// How a model's weights are held in memory. Half-precision weights halve the bytes each
+/// step streams from the caches; products are always accumulated in f32, and biases,
+/// activations and the recurrent state stay f32.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub enum Precision {
+    #[default]
+    F32,
+    /// IEEE half: 11 significant bits, range +-65504.
+    F16,
+    /// bfloat16: 8 significant bits, f32's range.
+    Bf16,
+}
+
+impl Precision {
+    pub const ALL: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Bf16];
+
+    /// Bytes per stored weight.
+    pub fn bytes(self) -> usize {
+        match self {
+            Precision::F32 => 4,
+            Precision::F16 | Precision::Bf16 => 2,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Precision::F32 => "f32",
+            Precision::F16 => "f16",
+            Precision::Bf16 => "bf16",
+        }
+    }
+
+    /// Index and value of the first weight this format cannot hold (f16 overflows above
+    /// 65504; the others hold every finite f32).
+    pub fn first_unrepresentable(self, weights: &[f32]) -> Option<(usize, f32)> {
+        match self {
+            Precision::F16 => weights
+                .iter()
+                .position(|&w| half::f16::from_f32(w).is_infinite())
+                .map(|i| (i, weights[i])),
+            Precision::F32 | Precision::Bf16 => None,
+        }
+    }
+}
+
+impl fmt::Display for Precision {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Precision {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Precision::ALL
+            .into_iter()
+            .find(|p| p.name().eq_ignore_ascii_case(s))
+            .ok_or_else(|| format!("unknown precision '{s}' (expected f32, f16 or bf16)"))
+    }
+}
