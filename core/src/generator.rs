@@ -2,11 +2,12 @@
 //! once. `step` samples from the prior (generation); `step_posterior` runs the encoder on a
 //! given frame (evaluation, analysis, resynthesis).
 
+use std::ops::Range;
 use std::sync::Arc;
 
 use crate::kernel::{softplus, Isa};
 use crate::model::{GaussianNet, Model};
-use crate::nn::{pad_vec, CellState, MlpScratch};
+use crate::nn::{pad_vec, CellState, Mlp, MlpScratch};
 use crate::rng::Rng;
 
 /// Added to every softplus sigma, as in the paper's implementation.
@@ -82,6 +83,11 @@ pub struct Generator {
     noise: StepNoise,
     latent_delta: f32,
     nonfinite_frames: u64,
+    job: Job,
+    /// The mixture component the current step picked.
+    component: usize,
+    /// Bytes of weights one generation step streams (the unit of `work`).
+    step_cost: usize,
 }
 
 impl Generator {
@@ -116,7 +122,7 @@ impl Generator {
             frame: vec![0.0; f],
         };
         let noise = StepNoise { eps_z: vec![0.0; z], eps_x: vec![0.0; f], u: 0.5 };
-        Generator {
+        let mut g = Generator {
             state: model.rnn.state(),
             model,
             isa,
@@ -125,7 +131,22 @@ impl Generator {
             noise,
             latent_delta: 0.0,
             nonfinite_frames: 0,
+            job: Job::idle(),
+            component: 0,
+            step_cost: 0,
+        };
+        g.step_cost = g.count_step_cost();
+        g
+    }
+
+    fn count_step_cost(&self) -> usize {
+        let (mut stage, mut cost) = (Stage::Start, 0);
+        while stage != Stage::Done {
+            let (rows, row_bytes) = self.stage_size(stage);
+            cost += rows * row_bytes;
+            stage = self.after(stage);
         }
+        cost
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -142,10 +163,12 @@ impl Generator {
         self.rng = Rng::new(seed);
         self.s.prev_mu0.fill(0.0);
         self.latent_delta = 0.0;
+        self.job = Job::idle();
     }
 
     /// Takes over another voice of the same configuration where it stands (recurrent state,
-    /// random sequence, latent history), as if this one had generated its frames: the voice
+    /// random sequence, latent history; a step `other` is in the middle of is not taken
+    /// over), as if this one had generated its frames: the voice
     /// goes on in another precision or instruction set without a restart.
     pub fn continue_from(&mut self, other: &Generator) {
         assert!(self.model.config == other.model.config, "continue_from needs the same model");
@@ -154,6 +177,7 @@ impl Generator {
         self.rng = other.rng.clone();
         self.s.prev_mu0.copy_from_slice(&other.s.prev_mu0);
         self.latent_delta = other.latent_delta;
+        self.job = Job::idle();
     }
 
     /// The recurrent state h_t (unpadded).
@@ -201,10 +225,8 @@ impl Generator {
     /// Generates one frame from the prior and feeds it back. `temperature` scales the
     /// latent's sigma, `noise` the output's. Returns the frame in the waveform's scale.
     pub fn step(&mut self, temperature: f32, noise: f32) -> &[f32] {
-        self.rng.fill_gaussian(&mut self.noise.eps_z);
-        self.rng.fill_gaussian(&mut self.noise.eps_x);
-        self.noise.u = self.rng.uniform();
-        self.generate(temperature, noise, None);
+        self.begin_step(temperature, noise);
+        self.finish_step();
         &self.s.frame
     }
 
@@ -215,39 +237,204 @@ impl Generator {
         temperature: f32,
         noise: f32,
     ) -> &[f32] {
-        self.generate(temperature, noise, Some(noise_in));
+        self.job = Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise };
+        self.noise.eps_z.copy_from_slice(&noise_in.eps_z);
+        self.noise.eps_x.copy_from_slice(&noise_in.eps_x);
+        self.noise.u = noise_in.u;
+        self.finish_step();
         &self.s.frame
     }
 
-    fn generate(&mut self, temperature: f32, noise: f32, given: Option<&StepNoise>) {
+    /// Starts a generation step that `work` then carries out in pieces (to spread its cost
+    /// over several audio callbacks); the parameters and the randomness are fixed now.
+    /// A step still running is finished first.
+    pub fn begin_step(&mut self, temperature: f32, noise: f32) {
+        self.finish_step();
+        self.rng.fill_gaussian(&mut self.noise.eps_z);
+        self.rng.fill_gaussian(&mut self.noise.eps_x);
+        self.noise.u = self.rng.uniform();
+        self.job = Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise };
+    }
+
+    /// Bytes of weights a whole step streams: the unit of `work`'s budget.
+    pub fn step_cost(&self) -> usize {
+        self.step_cost
+    }
+
+    /// Whether a step has begun and not finished.
+    pub fn stepping(&self) -> bool {
+        self.job.stage != Stage::Done
+    }
+
+    /// Carries the current step on until `target` bytes of its weights have been streamed
+    /// (whole groups of rows, so slightly more) or it is done; returns whether it is done,
+    /// and then `frame` holds its output. The result never depends on how the step was cut.
+    pub fn work(&mut self, target: usize) -> bool {
+        loop {
+            let stage = self.job.stage;
+            if stage == Stage::Done {
+                return true;
+            }
+            let (rows, row_bytes) = self.stage_size(stage);
+            if rows == 0 {
+                self.run_glue(stage);
+            } else {
+                if self.job.spent >= target {
+                    return false;
+                }
+                let wanted = (target - self.job.spent).div_ceil(row_bytes);
+                // Four rows share each load of x in the kernels.
+                let take = wanted.next_multiple_of(4).min(rows - self.job.row);
+                self.run_rows(stage, self.job.row..self.job.row + take);
+                self.job.row += take;
+                self.job.spent += take * row_bytes;
+                if self.job.row < rows {
+                    continue;
+                }
+            }
+            self.job.row = 0;
+            self.job.stage = self.after(stage);
+        }
+    }
+
+    /// Runs the current step to its end.
+    pub fn finish_step(&mut self) {
+        self.work(usize::MAX);
+    }
+
+    /// The stage that follows `stage` in this model.
+    fn after(&self, stage: Stage) -> Stage {
+        let m = &*self.model;
+        let latent = m.phi_z.is_some();
+        match stage {
+            Stage::Start if m.prior.is_some() => Stage::Mlp(Net::Prior, 0),
+            Stage::Start if latent => Stage::SampleZ,
+            Stage::Start => Stage::Embed,
+            Stage::Mlp(net, i) if i + 1 < self.mlp(net).layers().len() => Stage::Mlp(net, i + 1),
+            Stage::Mlp(Net::Prior, _) => Stage::PriorHead,
+            Stage::PriorHead => Stage::SampleZ,
+            Stage::SampleZ => Stage::Mlp(Net::PhiZ, 0),
+            Stage::Mlp(Net::PhiZ, _) => Stage::Embed,
+            Stage::Embed => Stage::Mlp(Net::Decoder, 0),
+            Stage::Mlp(Net::Decoder, _) => Stage::Pick,
+            Stage::Pick => Stage::OutputHead,
+            Stage::OutputHead => Stage::SampleX,
+            Stage::SampleX => Stage::Mlp(Net::PhiX, 0),
+            Stage::Mlp(Net::PhiX, _) => Stage::Feed,
+            Stage::Feed => Stage::InputGates,
+            Stage::InputGates => Stage::HiddenGates,
+            Stage::HiddenGates => Stage::Finish,
+            Stage::Finish | Stage::Done => Stage::Done,
+        }
+    }
+
+    fn mlp(&self, net: Net) -> &Mlp {
+        let m = &*self.model;
+        match net {
+            // Stages of absent networks are never entered (see `after`).
+            Net::Prior => &m.prior.as_ref().expect("prior stage without a prior").trunk,
+            Net::PhiZ => m.phi_z.as_ref().expect("phi_z stage without a latent"),
+            Net::Decoder => &m.decoder.trunk,
+            Net::PhiX => &m.phi_x,
+        }
+    }
+
+    /// Rows of weights a stage multiplies, and the bytes per row (0 rows: no matrix).
+    fn stage_size(&self, stage: Stage) -> (usize, usize) {
+        let m = &*self.model;
+        let (gates, ih, hh) = m.rnn.gate_rows();
+        match stage {
+            Stage::Mlp(net, i) => {
+                let layer = &self.mlp(net).layers()[i];
+                (layer.out(), layer.row_bytes())
+            }
+            Stage::PriorHead => {
+                m.prior.as_ref().map_or((0, 0), |p| (2 * p.mu.out(), p.mu.row_bytes()))
+            }
+            Stage::OutputHead => (2 * m.config.frame_size, m.decoder.mu.row_bytes()),
+            Stage::InputGates => (gates, ih),
+            Stage::HiddenGates => (gates, hh),
+            _ => (0, 0),
+        }
+    }
+
+    /// Multiplies rows `rows` of a stage's weights.
+    fn run_rows(&mut self, stage: Stage, rows: Range<usize>) {
         let m = &*self.model;
         let isa = self.isa;
         let s = &mut self.s;
-        let eps = given.unwrap_or(&self.noise);
-        prior(m, isa, &self.state.h, s);
-        if m.phi_z.is_some() {
-            for i in 0..s.z.len().min(s.mu0.len()) {
-                s.z[i] = s.mu0[i] + temperature * s.sigma0[i] * eps.eps_z[i];
+        match stage {
+            Stage::Mlp(net, i) => {
+                let (mlp, input, scratch) = match net {
+                    Net::Prior => (
+                        &m.prior.as_ref().expect("prior").trunk,
+                        &self.state.h[..],
+                        s.prior.as_mut(),
+                    ),
+                    Net::PhiZ => (m.phi_z.as_ref().expect("phi_z"), &s.z[..], s.phi_z.as_mut()),
+                    Net::Decoder => (&m.decoder.trunk, &s.dec_in[..], Some(&mut s.decoder)),
+                    Net::PhiX => (&m.phi_x, &s.x[..], Some(&mut s.phi_x)),
+                };
+                let scratch = scratch.expect("scratch exists for every network present");
+                mlp.layer_rows(isa, i, rows, input, scratch);
             }
+            Stage::PriorHead => {
+                if let (Some(p), Some(ps)) = (&m.prior, &s.prior) {
+                    head_rows(p, isa, 0, rows, ps.output(), &mut s.mu0, &mut s.sigma0);
+                }
+            }
+            Stage::OutputHead => {
+                let f = m.config.frame_size;
+                let (mu, sigma) = (&mut s.mu_x, &mut s.sigma_x);
+                head_rows(&m.decoder, isa, self.component * f, rows, s.decoder.output(), mu, sigma);
+            }
+            Stage::InputGates => m.rnn.input_gate_rows(isa, rows, &s.rnn_in, &mut self.state),
+            Stage::HiddenGates => m.rnn.hidden_gate_rows(isa, rows, &mut self.state),
+            _ => {}
         }
-        embed_z(m, isa, &self.state.h, s);
-        let k = match &m.logits {
-            Some(logits) => {
-                decode(m, isa, s);
-                logits.forward(isa, s.decoder.output(), &mut s.logits);
-                pick_component(&mut s.logits, eps.u)
+    }
+
+    /// The element-wise work between the matrix stages.
+    fn run_glue(&mut self, stage: Stage) {
+        let m = &*self.model;
+        let isa = self.isa;
+        let (t, noise) = (self.job.temperature, self.job.noise);
+        let eps = &self.noise;
+        let s = &mut self.s;
+        match stage {
+            Stage::SampleZ => {
+                for i in 0..s.mu0.len() {
+                    s.z[i] = s.mu0[i] + t * s.sigma0[i] * eps.eps_z[i];
+                }
             }
-            None => {
-                decode(m, isa, s);
-                0
+            Stage::Embed => embed(m, &self.state.h, s),
+            Stage::Pick => {
+                self.component = match &m.logits {
+                    Some(logits) => {
+                        logits.forward(isa, s.decoder.output(), &mut s.logits);
+                        pick_component(&mut s.logits, eps.u)
+                    }
+                    None => 0,
+                }
             }
-        };
-        output_head(m, isa, k, s);
-        let f = m.config.frame_size;
-        for i in 0..f {
-            s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
+            Stage::SampleX => {
+                for i in 0..m.config.frame_size {
+                    s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
+                }
+            }
+            Stage::Feed => feed_x(m, s),
+            Stage::Finish => {
+                m.rnn.update(isa, &mut self.state);
+                self.finish_frame();
+            }
+            Stage::Start
+            | Stage::Mlp(..)
+            | Stage::PriorHead
+            | Stage::OutputHead
+            | Stage::InputGates
+            | Stage::HiddenGates
+            | Stage::Done => {}
         }
-        self.advance(false);
     }
 
     /// Runs the encoder on `frame` (waveform scale), scores it, and advances the state with
@@ -301,7 +488,9 @@ impl Generator {
                 gaussian_nll(&s.x, &s.mu_x, &s.sigma_x)
             }
         };
-        self.advance(true);
+        feed_x(m, s);
+        m.rnn.step(isa, &s.rnn_in, &mut self.state);
+        self.finish_frame();
         PosteriorStep {
             mu_z: &self.s.mu_z,
             sigma_z: &self.s.sigma_z,
@@ -311,16 +500,12 @@ impl Generator {
         }
     }
 
-    /// Feeds x_t (and z_t) through phi_x (unless `px_ready`: the encoder already did) and
-    /// the recurrence, then guards against non-finite values and writes the output frame.
-    fn advance(&mut self, px_ready: bool) {
+    /// Guards against non-finite values and writes the output frame once the state holds
+    /// h_t.
+    fn finish_frame(&mut self) {
         let m = &*self.model;
         let c = &m.config;
         let s = &mut self.s;
-        let px =
-            if px_ready { s.phi_x.output() } else { m.phi_x.forward(self.isa, &s.x, &mut s.phi_x) };
-        s.rnn_in[..c.phi_x.width].copy_from_slice(&px[..c.phi_x.width]);
-        m.rnn.step(self.isa, &s.rnn_in, &mut self.state);
         let f = c.frame_size;
         let finite = s.x[..f].iter().all(|v| v.is_finite()) && self.state.is_finite();
         if finite {
@@ -340,6 +525,57 @@ impl Generator {
     }
 }
 
+/// Where a generation step stands: `stage`, and the next row within it.
+#[derive(Clone, Copy, Debug)]
+struct Job {
+    stage: Stage,
+    row: usize,
+    /// Bytes of weights streamed so far in this step.
+    spent: usize,
+    temperature: f32,
+    noise: f32,
+}
+
+impl Job {
+    fn idle() -> Job {
+        Job { stage: Stage::Done, row: 0, spent: 0, temperature: 0.0, noise: 0.0 }
+    }
+}
+
+/// The MLPs a generation step runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Net {
+    Prior,
+    PhiZ,
+    Decoder,
+    PhiX,
+}
+
+/// A generation step in order: matrix stages run in groups of rows, the others whole.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Stage {
+    Start,
+    /// Layer i of an MLP.
+    Mlp(Net, usize),
+    /// The prior's mu and sigma rows.
+    PriorHead,
+    SampleZ,
+    /// phi_z(z) and h_{t-1} into the decoder's input.
+    Embed,
+    /// The mixture component (GMM output).
+    Pick,
+    /// The chosen component's mu and sigma rows.
+    OutputHead,
+    SampleX,
+    /// phi_x(x) into the recurrence's input.
+    Feed,
+    InputGates,
+    HiddenGates,
+    /// The cell's update, the non-finite guard and the output frame.
+    Finish,
+    Done,
+}
+
 /// The prior's mean and sigma from h_{t-1}: N(0, I) for VRNN-I.
 fn prior(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
     if let (Some(p), Some(ps)) = (&m.prior, &mut s.prior) {
@@ -349,14 +585,29 @@ fn prior(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
 
 /// phi_z(z_t) into the decoder's and the recurrence's inputs, and h_{t-1} into the decoder's.
 fn embed_z(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
+    if let (Some(phi_z), Some(pzs)) = (&m.phi_z, &mut s.phi_z) {
+        phi_z.forward(isa, &s.z, pzs);
+    }
+    embed(m, h, s);
+}
+
+/// Copies phi_z's output (computed) and h_{t-1} into the decoder's input, and phi_z's into
+/// the recurrence's.
+fn embed(m: &Model, h: &[f32], s: &mut Scratch) {
     let c = &m.config;
     let (wx, wz) = (c.phi_x.width, c.phi_z_out());
-    if let (Some(phi_z), Some(pzs)) = (&m.phi_z, &mut s.phi_z) {
-        let pz = phi_z.forward(isa, &s.z, pzs);
+    if let Some(pzs) = &s.phi_z {
+        let pz = pzs.output();
         s.dec_in[..wz].copy_from_slice(&pz[..wz]);
         s.rnn_in[wx..wx + wz].copy_from_slice(&pz[..wz]);
     }
     s.dec_in[wz..wz + c.hidden].copy_from_slice(&h[..c.hidden]);
+}
+
+/// Copies phi_x's output (computed) into the recurrence's input.
+fn feed_x(m: &Model, s: &mut Scratch) {
+    let wx = m.config.phi_x.width;
+    s.rnn_in[..wx].copy_from_slice(&s.phi_x.output()[..wx]);
 }
 
 fn decode(m: &Model, isa: Isa, s: &mut Scratch) {
@@ -366,10 +617,32 @@ fn decode(m: &Model, isa: Isa, s: &mut Scratch) {
 /// Mean and sigma of output component k from the decoder trunk's last output.
 fn output_head(m: &Model, isa: Isa, k: usize, s: &mut Scratch) {
     let f = m.config.frame_size;
-    let hd = s.decoder.output();
-    m.decoder.mu.forward_rows(isa, k * f..(k + 1) * f, hd, &mut s.mu_x);
-    m.decoder.sigma.forward_rows(isa, k * f..(k + 1) * f, hd, &mut s.sigma_x);
-    s.sigma_x.iter_mut().for_each(|v| *v = softplus(*v) + SIGMA_FLOOR);
+    head_rows(&m.decoder, isa, k * f, 0..2 * f, s.decoder.output(), &mut s.mu_x, &mut s.sigma_x);
+}
+
+/// Rows of a Gaussian head from its trunk's output `t`: with n = mu.len(), rows 0..n are mu's
+/// and n..2n sigma's (softplus + floor), each read from row `offset` on of its matrix.
+fn head_rows(
+    net: &GaussianNet,
+    isa: Isa,
+    offset: usize,
+    rows: Range<usize>,
+    t: &[f32],
+    mu: &mut [f32],
+    sigma: &mut [f32],
+) {
+    let n = mu.len();
+    let mu_rows = rows.start.min(n)..rows.end.min(n);
+    if !mu_rows.is_empty() {
+        let out = &mut mu[mu_rows.clone()];
+        net.mu.forward_rows(isa, offset + mu_rows.start..offset + mu_rows.end, t, out);
+    }
+    let sigma_rows = rows.start.max(n) - n..rows.end.max(n) - n;
+    if !sigma_rows.is_empty() {
+        let out = &mut sigma[sigma_rows.clone()];
+        net.sigma.forward_rows(isa, offset + sigma_rows.start..offset + sigma_rows.end, t, out);
+        out.iter_mut().for_each(|v| *v = softplus(*v) + SIGMA_FLOOR);
+    }
 }
 
 fn gaussian_head(
@@ -381,9 +654,7 @@ fn gaussian_head(
     sigma: &mut [f32],
 ) {
     let t = net.trunk.forward(isa, x, scratch);
-    net.mu.forward(isa, t, mu);
-    net.sigma.forward(isa, t, sigma);
-    sigma.iter_mut().for_each(|v| *v = softplus(*v) + SIGMA_FLOOR);
+    head_rows(net, isa, 0, 0..2 * mu.len(), t, mu, sigma);
 }
 
 /// Turns logits into a categorical draw with uniform `u` in (0, 1].

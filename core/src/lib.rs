@@ -20,4 +20,4 @@ pub use generator::{Generator, PosteriorStep, PosteriorZ, StepNoise};
 pub use kernel::{Isa, Precision};
 pub use model::Model;
 pub use rng::Rng;
-pub use stream::{Stream, StreamError};
+pub use stream::{Schedule, Stream, StreamError};

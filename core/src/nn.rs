@@ -38,6 +38,11 @@ impl Dense {
         self.w.bytes() + self.b.len() * 4
     }
 
+    /// Bytes of weights one output row streams.
+    pub fn row_bytes(&self) -> usize {
+        self.w.row_bytes()
+    }
+
     pub fn forward(&self, isa: Isa, x: &[f32], y: &mut [f32]) {
         self.w.matvec(isa, x, &self.b, y)
     }
@@ -84,16 +89,33 @@ impl Mlp {
         self.layers.iter().map(Dense::bytes).sum()
     }
 
+    pub fn layers(&self) -> &[Dense] {
+        &self.layers
+    }
+
     /// Returns the padded output of the last layer.
     pub fn forward<'s>(&self, isa: Isa, x: &[f32], s: &'s mut MlpScratch) -> &'s [f32] {
         for (i, layer) in self.layers.iter().enumerate() {
-            let (done, rest) = s.bufs.split_at_mut(i);
-            let input = if i == 0 { x } else { &done[i - 1] };
-            let out = &mut rest[0][..layer.out()];
-            layer.forward(isa, input, out);
-            activate(isa, Activation::Relu, out);
+            self.layer_rows(isa, i, 0..layer.out(), x, s);
         }
         &s.bufs[self.layers.len() - 1]
+    }
+
+    /// Output rows `rows` of layer `i` (after ReLU), reading `x` (layer 0) or the previous
+    /// layer's output in `s`.
+    pub fn layer_rows(
+        &self,
+        isa: Isa,
+        i: usize,
+        rows: std::ops::Range<usize>,
+        x: &[f32],
+        s: &mut MlpScratch,
+    ) {
+        let (done, rest) = s.bufs.split_at_mut(i);
+        let input = if i == 0 { x } else { &done[i - 1] };
+        let out = &mut rest[0][rows.clone()];
+        self.layers[i].forward_rows(isa, rows, input, out);
+        activate(isa, Activation::Relu, out);
     }
 }
 
@@ -192,9 +214,36 @@ impl Recurrent {
 
     /// One step: `x` is the padded input; updates `s.h` (and `s.c` for an LSTM).
     pub fn step(&self, isa: Isa, x: &[f32], s: &mut CellState) {
+        let g = self.cell.gates() * self.hidden;
+        self.input_gate_rows(isa, 0..g, x, s);
+        self.hidden_gate_rows(isa, 0..g, s);
+        self.update(isa, s);
+    }
+
+    /// Gate pre-activations from the input (rows of W_ih x + b_ih).
+    pub fn input_gate_rows(
+        &self,
+        isa: Isa,
+        rows: std::ops::Range<usize>,
+        x: &[f32],
+        s: &mut CellState,
+    ) {
+        self.w_ih.matvec_rows(isa, rows.clone(), x, &self.b_ih, &mut s.gx[rows]);
+    }
+
+    /// Gate pre-activations from the state (rows of W_hh h + b_hh).
+    pub fn hidden_gate_rows(&self, isa: Isa, rows: std::ops::Range<usize>, s: &mut CellState) {
+        self.w_hh.matvec_rows(isa, rows.clone(), &s.h, &self.b_hh, &mut s.gh[rows]);
+    }
+
+    /// Rows in each gate matrix, and the bytes one row of W_ih and of W_hh streams.
+    pub fn gate_rows(&self) -> (usize, usize, usize) {
+        (self.w_ih.rows(), self.w_ih.row_bytes(), self.w_hh.row_bytes())
+    }
+
+    /// The element-wise update once all gate pre-activations are in.
+    pub fn update(&self, isa: Isa, s: &mut CellState) {
         let n = self.hidden;
-        self.w_ih.matvec(isa, x, &self.b_ih, &mut s.gx);
-        self.w_hh.matvec(isa, &s.h, &self.b_hh, &mut s.gh);
         match self.cell {
             Cell::Lstm => {
                 s.gx.iter_mut().zip(&s.gh).for_each(|(a, b)| *a += b);

@@ -34,18 +34,43 @@ pub enum StreamError {
     Resampler(String),
 }
 
+/// When a frame's generation step runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Schedule {
+    /// Whole, in the callback that needs the frame's first sample: no added latency, but
+    /// that callback carries the step's full cost.
+    Immediate,
+    /// In pieces, spread over the playback of the frame before it (one frame of look-ahead,
+    /// reported in `latency`), so that every callback carries a similar share.
+    Spread,
+}
+
+/// Model-rate samples the resampler takes per call: small, so that resampling is spread as
+/// evenly as the steps.
+const RESAMPLER_CHUNK: usize = 32;
+/// Host samples between two pieces of a spread step.
+const PACE: usize = 16;
+
 pub struct Stream {
     generator: Generator,
+    schedule: Schedule,
     resampler: Async<f32>,
     /// host rate / model rate.
     base_ratio: f64,
     pitch: f64,
+    /// The frame being fed to the resampler, and the next sample of it to feed.
+    frame: Vec<f32>,
+    frame_pos: usize,
+    chunk: Vec<f32>,
     out: Vec<f32>,
     out_len: usize,
     out_pos: usize,
     temperature: f32,
     noise: f32,
     frames: u64,
+    /// Host samples since the running step began, and over how many to spread it.
+    since_begin: usize,
+    horizon: usize,
 }
 
 fn sinc_parameters() -> SincInterpolationParameters {
@@ -64,7 +89,16 @@ impl Stream {
         Self::from_generator(Generator::new(model, seed), host_rate)
     }
 
+    /// A stream whose steps are spread over the callbacks (`Schedule::Spread`).
     pub fn from_generator(generator: Generator, host_rate: f64) -> Result<Self, StreamError> {
+        Self::with_schedule(generator, host_rate, Schedule::Spread)
+    }
+
+    pub fn with_schedule(
+        generator: Generator,
+        host_rate: f64,
+        schedule: Schedule,
+    ) -> Result<Self, StreamError> {
         if !(MIN_HOST_RATE..=MAX_HOST_RATE).contains(&host_rate) {
             return Err(StreamError::HostRate(host_rate));
         }
@@ -74,24 +108,37 @@ impl Stream {
             base_ratio,
             MAX_PITCH_RATIO,
             &sinc_parameters(),
-            c.frame_size,
+            RESAMPLER_CHUNK,
             1,
             FixedAsync::Input,
         )
         .map_err(|e| StreamError::Resampler(e.to_string()))?;
         let out = vec![0.0; resampler.output_frames_max()];
-        Ok(Stream {
+        let frame = vec![0.0; c.frame_size];
+        let mut stream = Stream {
             generator,
+            schedule,
             resampler,
             base_ratio,
             pitch: 1.0,
+            frame,
+            frame_pos: 0,
+            chunk: vec![0.0; RESAMPLER_CHUNK],
             out,
             out_len: 0,
             out_pos: 0,
             temperature: DEFAULT_TEMPERATURE,
             noise: DEFAULT_NOISE,
             frames: 0,
-        })
+            since_begin: 0,
+            horizon: 1,
+        };
+        stream.start();
+        Ok(stream)
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.schedule
     }
 
     pub fn generator(&self) -> &Generator {
@@ -130,11 +177,30 @@ impl Stream {
         self.out_len = 0;
         self.out_pos = 0;
         self.frames = 0;
+        self.start();
     }
 
-    /// Samples of delay the resampler adds, at the host rate.
+    /// The first frame: generated when first needed, or (spread) a frame of silence played
+    /// while the first step runs.
+    fn start(&mut self) {
+        self.frame.fill(0.0);
+        match self.schedule {
+            Schedule::Immediate => self.frame_pos = self.frame.len(),
+            Schedule::Spread => {
+                self.frame_pos = 0;
+                self.begin_step();
+            }
+        }
+    }
+
+    /// Samples of delay at the host rate (at the original pitch): the resampler's, and for
+    /// a spread schedule the frame of look-ahead.
     pub fn latency(&self) -> usize {
-        self.resampler.output_delay()
+        let look_ahead = match self.schedule {
+            Schedule::Immediate => 0,
+            Schedule::Spread => (self.frame.len() as f64 * self.base_ratio).round() as usize,
+        };
+        self.resampler.output_delay() + look_ahead
     }
 
     /// Frames generated since construction (or the last reset).
@@ -149,6 +215,7 @@ impl Stream {
             self.refill();
         }
         self.out_pos += 1;
+        self.played(1);
         self.out[self.out_pos - 1]
     }
 
@@ -159,21 +226,67 @@ impl Stream {
             if self.out_pos == self.out_len {
                 self.refill();
             }
-            let n = (self.out_len - self.out_pos).min(out.len() - filled);
+            let to_pace = PACE - self.since_begin % PACE;
+            let n = (self.out_len - self.out_pos).min(out.len() - filled).min(to_pace);
             out[filled..filled + n].copy_from_slice(&self.out[self.out_pos..self.out_pos + n]);
             self.out_pos += n;
             filled += n;
+            self.played(n);
         }
     }
 
-    /// One frame from the generator through the resampler.
+    /// Counts `n` samples played (never across a multiple of PACE) and, at each multiple,
+    /// carries the running step on to its share of the horizon.
+    #[inline]
+    fn played(&mut self, n: usize) {
+        self.since_begin += n;
+        if self.since_begin.is_multiple_of(PACE) && self.generator.stepping() {
+            let done = self.since_begin.min(self.horizon) as u128;
+            let target =
+                (self.generator.step_cost() as u128 * done / self.horizon as u128) as usize;
+            self.generator.work(target);
+        }
+    }
+
+    fn begin_step(&mut self) {
+        self.generator.begin_step(self.temperature, self.noise);
+        self.since_begin = 0;
+        // The next frame is needed after this one's samples have gone into the resampler, up
+        // to a chunk early; spread the step over that time at the current pitch.
+        let frame = self.frame.len();
+        let model_samples = frame - RESAMPLER_CHUNK.min(frame / 2);
+        let host = model_samples as f64 * self.base_ratio / self.pitch;
+        self.horizon = (host as usize).max(PACE);
+    }
+
+    /// The next frame into `frame`: the finished spread step (then the next one begins), or
+    /// a whole step now.
+    fn next_frame(&mut self) {
+        if self.schedule == Schedule::Immediate {
+            self.generator.begin_step(self.temperature, self.noise);
+        }
+        self.generator.finish_step();
+        self.frame.copy_from_slice(self.generator.frame());
+        self.frame_pos = 0;
+        self.frames += 1;
+        if self.schedule == Schedule::Spread {
+            self.begin_step();
+        }
+    }
+
+    /// One chunk of model-rate samples through the resampler.
     fn refill(&mut self) {
         loop {
-            let frame = self.generator.step(self.temperature, self.noise);
-            self.frames += 1;
-            let (frames, capacity) = (frame.len(), self.out.len());
+            for i in 0..RESAMPLER_CHUNK {
+                if self.frame_pos == self.frame.len() {
+                    self.next_frame();
+                }
+                self.chunk[i] = self.frame[self.frame_pos];
+                self.frame_pos += 1;
+            }
+            let capacity = self.out.len();
             let produced = match (
-                SequentialSlice::new(frame, 1, frames),
+                SequentialSlice::new(&self.chunk, 1, RESAMPLER_CHUNK),
                 SequentialSlice::new_mut(&mut self.out, 1, capacity),
             ) {
                 (Ok(input), Ok(mut output)) => self

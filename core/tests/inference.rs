@@ -205,3 +205,28 @@ fn exp_is_accurate_over_its_range() {
         assert!((got - want).abs() / want < 1e-6, "exp({x}) = {got}, want {want}");
     }
 }
+
+#[test]
+fn a_step_cut_into_pieces_equals_a_whole_step() {
+    for (n, config) in all_small_configs().into_iter().enumerate() {
+        let model = Arc::new(Model::from_file(&random_model(&config, 300 + n as u64)));
+        let mut whole = Generator::new(model.clone(), 9);
+        let mut pieces = Generator::new(model, 9);
+        let mut cuts = Rng::new(n as u64);
+        let cost = pieces.step_cost();
+        assert!(cost > 0);
+        for _ in 0..30 {
+            let want = whole.step(0.9, 0.4).to_vec();
+            pieces.begin_step(0.9, 0.4);
+            let mut target = 0;
+            let mut calls = 0;
+            while !pieces.work(target) {
+                assert!(pieces.stepping());
+                target += (cuts.uniform() * cost as f32 / 8.0) as usize;
+                calls += 1;
+            }
+            assert!(calls > 1 && !pieces.stepping(), "{}: not cut", config.variant_name());
+            assert_eq!(pieces.frame(), &want[..], "{} {:?}", config.variant_name(), config.cell);
+        }
+    }
+}

@@ -8,25 +8,36 @@ use std::sync::Arc;
 
 use common::{random_model, small_config};
 use vrnn_core::names::tensor_specs;
-use vrnn_core::{Cell, Latent, Model, ModelFile, Output, Rng, Stream};
+use vrnn_core::{Cell, Generator, Latent, Model, ModelFile, Output, Rng, Schedule, Stream};
 
 fn model() -> Arc<Model> {
     let config = small_config(Cell::Lstm, Latent::Conditional, Output::Gauss);
     Arc::new(Model::from_file(&random_model(&config, 11)))
 }
 
+/// Renders `total` samples in the blocks `block` gives (1: sample by sample), changing the
+/// temperature every 1000 samples as a host's automation would.
 fn render(
     model: &Arc<Model>,
     rate: f64,
+    schedule: Schedule,
     total: usize,
     mut block: impl FnMut() -> usize,
 ) -> Vec<f32> {
-    let mut stream = Stream::new(model.clone(), rate, 5).unwrap();
+    let generator = Generator::new(model.clone(), 5);
+    let mut stream = Stream::with_schedule(generator, rate, schedule).unwrap();
     let mut out = vec![0.0; total];
     let mut pos = 0;
     while pos < total {
-        let n = block().clamp(1, total - pos);
-        stream.process(&mut out[pos..pos + n]);
+        if pos % 1000 == 0 {
+            stream.set_temperature(0.5 + (pos / 1000 % 3) as f32 * 0.5);
+        }
+        let n = block().clamp(1, (total - pos).min(1000 - pos % 1000));
+        if n == 1 {
+            out[pos] = stream.next_sample();
+        } else {
+            stream.process(&mut out[pos..pos + n]);
+        }
         pos += n;
     }
     out
@@ -36,22 +47,45 @@ fn render(
 fn output_is_identical_whatever_the_block_sizes() {
     let m = model();
     let total = 48_000;
-    let reference = render(&m, 48_000.0, total, || 8192);
-    assert!(reference.iter().all(|v| v.is_finite()));
-    assert!(reference.iter().any(|v| v.abs() > 1e-3), "not silent");
-    for size in [1, 64, 512] {
-        assert_eq!(render(&m, 48_000.0, total, || size), reference, "block size {size}");
+    for schedule in [Schedule::Spread, Schedule::Immediate] {
+        let reference = render(&m, 48_000.0, schedule, total, || 8192);
+        assert!(reference.iter().all(|v| v.is_finite()));
+        assert!(reference.iter().any(|v| v.abs() > 1e-3), "not silent");
+        for size in [1, 64, 512] {
+            let got = render(&m, 48_000.0, schedule, total, || size);
+            assert_eq!(got, reference, "{schedule:?}, block size {size}");
+        }
+        let mut rng = Rng::new(3);
+        let random = render(&m, 48_000.0, schedule, total, || 1 + (rng.next_u64() % 8192) as usize);
+        assert_eq!(random, reference, "{schedule:?}, random block sizes");
     }
-    let mut rng = Rng::new(3);
-    let random = render(&m, 48_000.0, total, || 1 + (rng.next_u64() % 8192) as usize);
-    assert_eq!(random, reference, "random block sizes");
+}
+
+#[test]
+fn a_spread_schedule_plays_the_same_voice_one_frame_later() {
+    let m = model();
+    let frame = m.config.frame_size * 48_000 / m.config.sample_rate as usize;
+    let spread = Stream::new(m.clone(), 48_000.0, 5).unwrap();
+    let immediate = Generator::new(m.clone(), 5);
+    let mut immediate = Stream::with_schedule(immediate, 48_000.0, Schedule::Immediate).unwrap();
+    assert_eq!(spread.schedule(), Schedule::Spread);
+    assert_eq!(spread.latency(), immediate.latency() + frame);
+    let mut spread = spread;
+    let (mut a, mut b) = (vec![0.0; 24_000 + frame], vec![0.0; 24_000]);
+    spread.process(&mut a);
+    immediate.process(&mut b);
+    let peak = b.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    for (i, (x, y)) in a[frame..].iter().zip(&b).enumerate() {
+        assert!((x - y).abs() <= 1e-4 * peak, "sample {i}: {x} vs {y}");
+    }
+    assert!(a[..frame / 2].iter().all(|v| v.abs() <= 1e-4 * peak), "the look-ahead is silent");
 }
 
 #[test]
 fn every_host_rate_in_range_works_and_others_are_refused() {
     let m = model();
     for rate in [8_000.0, 16_000.0, 22_050.0, 44_100.0, 96_000.0, 192_000.0] {
-        let out = render(&m, rate, 4_000, || 333);
+        let out = render(&m, rate, Schedule::Spread, 4_000, || 333);
         assert!(out.iter().all(|v| v.is_finite()), "{rate} Hz");
     }
     for rate in [7_999.0, 200_000.0, f64::NAN] {
