@@ -15,6 +15,8 @@ use nice_plug_egui::{
     create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, Frame, RepaintNotifier,
 };
 
+use vrnn_core::Precision;
+
 use crate::loader::{Shared, Task};
 use crate::params::SynthParams;
 use crate::telemetry::{Meters, TelemetryRx};
@@ -134,13 +136,14 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
         let selected = self.shared.selected();
         let c = &selected.model.config;
         ui.label(format!(
-            "Model: {} — {} ({:?}, hidden {}, latent {}), {} parameters, {} Hz, frames of {}",
+            "Model: {} — {} ({:?}, hidden {}, latent {}), {} parameters as {}, {} Hz, frames of {}",
             selected.name,
             c.variant_name(),
             c.cell,
             c.hidden,
             c.z_size(),
             c.parameter_count(),
+            selected.precision(),
             c.sample_rate,
             c.frame_size
         ));
@@ -174,6 +177,22 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
             if ui.button("Built-in").clicked() {
                 self.path_field.clear();
                 self.executor.execute_background(Task::UseBuiltin);
+            }
+            let current = self.params.precision();
+            let mut chosen = current;
+            egui::ComboBox::from_label("Weights")
+                .selected_text(current.name())
+                .show_ui(ui, |ui| {
+                    for p in Precision::ALL {
+                        ui.selectable_value(&mut chosen, p, p.name());
+                    }
+                })
+                .response
+                .on_hover_text(
+                    "f16 and bf16 halve the bytes each step reads: faster on large models",
+                );
+            if chosen != current {
+                self.executor.execute_background(Task::SetPrecision(chosen));
             }
         });
         let status = self.shared.status();

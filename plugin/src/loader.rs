@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use crossbeam_channel::Sender;
 use nice_plug::prelude::*;
 use vrnn_core::builtin::{builtin_voice, BUILTIN_NAME};
-use vrnn_core::{Model, ModelFile};
+use vrnn_core::{Model, ModelFile, Precision};
 
 use crate::engine::Engine;
 use crate::params::SynthParams;
@@ -21,6 +21,8 @@ use crate::VrnnSynth;
 pub enum Task {
     Load(PathBuf),
     UseBuiltin,
+    /// Reloads the current model with its weights in another format.
+    SetPrecision(Precision),
 }
 
 /// The model the instrument plays (or will play once active).
@@ -32,6 +34,12 @@ pub struct Selected {
     pub path: String,
 }
 
+impl Selected {
+    pub fn precision(&self) -> Precision {
+        self.model.precision
+    }
+}
+
 /// State shared by the plugin, the background thread and the editor. The locks are taken by
 /// those threads only, never by the audio thread, which reads `meters` (atomics).
 pub struct Shared {
@@ -39,20 +47,19 @@ pub struct Shared {
     pub selected: Mutex<Selected>,
     /// The last loading problem, shown in the editor; empty when all is well.
     pub status: Mutex<String>,
-    builtin: Arc<Model>,
+    builtin: ModelFile,
 }
 
-fn builtin_model() -> Arc<Model> {
+fn builtin_file() -> ModelFile {
     // Embedded and tested at build time: failing here is a build defect.
-    let file = builtin_voice().expect("the embedded built-in model is valid");
-    Arc::new(Model::from_file(&file))
+    builtin_voice().expect("the embedded built-in model is valid")
 }
 
 impl Shared {
     pub fn new() -> Shared {
-        let builtin = builtin_model();
-        let selected =
-            Selected { model: builtin.clone(), name: BUILTIN_NAME.into(), path: String::new() };
+        let builtin = builtin_file();
+        let model = Arc::new(Model::from_file(&builtin));
+        let selected = Selected { model, name: BUILTIN_NAME.into(), path: String::new() };
         Shared {
             meters: Meters::default(),
             selected: Mutex::new(selected),
@@ -82,36 +89,40 @@ impl Shared {
         }
     }
 
-    fn builtin_selected(&self) -> Selected {
-        Selected { model: self.builtin.clone(), name: BUILTIN_NAME.into(), path: String::new() }
+    /// The built-in voice in `precision` (every weight of it fits f16).
+    fn builtin_selected(&self, precision: Precision) -> Selected {
+        let model = Model::from_file_with(&self.builtin, precision)
+            .unwrap_or_else(|_| Model::from_file(&self.builtin));
+        Selected { model: Arc::new(model), name: BUILTIN_NAME.into(), path: String::new() }
     }
 
-    /// Makes the selection follow the model path saved in the plugin state (a reopened
-    /// project): loads it if it is new; falls back to the built-in voice if it is missing.
+    /// Makes the selection follow the model path and precision saved in the plugin state (a
+    /// reopened project): loads it if it is new; falls back to the built-in voice if it is
+    /// missing.
     pub fn select_persisted(&self, params: &SynthParams) -> Selected {
-        let wanted = params.model_path.get();
+        let (wanted, precision) = (params.model_path.get(), params.precision());
         let current = self.selected();
-        if wanted == current.path {
+        if wanted == current.path && precision == current.precision() {
             return current;
         }
-        let s = self.restore(&wanted);
+        let s = self.restore(&wanted, precision);
         self.select(s.clone());
         s
     }
 
     /// The model a saved path names, or the built-in voice (saying why) when it cannot load.
-    fn restore(&self, path: &str) -> Selected {
+    fn restore(&self, path: &str, precision: Precision) -> Selected {
         if path.is_empty() {
-            return self.builtin_selected();
+            return self.builtin_selected(precision);
         }
-        match load(path) {
+        match load(path, precision) {
             Ok(s) => {
                 self.set_status(String::new());
                 s
             }
             Err(e) => {
                 self.set_status(format!("{e}; playing the {BUILTIN_NAME}"));
-                self.builtin_selected()
+                self.builtin_selected(precision)
             }
         }
     }
@@ -141,12 +152,12 @@ impl Default for Shared {
     }
 }
 
-fn load(path: &str) -> Result<Selected, vrnn_core::ModelError> {
-    let file = ModelFile::load(path)?;
+fn load(path: &str, precision: Precision) -> Result<Selected, vrnn_core::ModelError> {
+    let model = Model::load_with(path, precision)?;
     let name = std::path::Path::new(path)
         .file_stem()
         .map_or_else(|| path.to_string(), |s| s.to_string_lossy().into_owned());
-    Ok(Selected { model: Arc::new(Model::from_file(&file)), name, path: path.to_string() })
+    Ok(Selected { model: Arc::new(model), name, path: path.to_string() })
 }
 
 /// Runs the background tasks: load, build the engine for the current host rate, send it.
@@ -156,16 +167,27 @@ pub fn executor(
     engine_tx: Sender<Box<Engine>>,
 ) -> TaskExecutor<VrnnSynth> {
     Box::new(move |task| {
-        let selected = match task {
-            Task::Load(path) => match load(&path.to_string_lossy()) {
+        let precision = params.precision();
+        let path = match task {
+            Task::Load(path) => path.to_string_lossy().into_owned(),
+            Task::UseBuiltin => String::new(),
+            Task::SetPrecision(p) => {
+                params.set_precision(p);
+                shared.selected().path
+            }
+        };
+        let selected = if path.is_empty() {
+            shared.builtin_selected(params.precision())
+        } else {
+            match load(&path, params.precision()) {
                 Ok(s) => s,
                 Err(e) => {
-                    // The current model keeps playing.
+                    // The current model keeps playing, in its own precision.
+                    params.set_precision(precision);
                     shared.set_status(e.to_string());
                     return;
                 }
-            },
-            Task::UseBuiltin => shared.builtin_selected(),
+            }
         };
         shared.set_status(String::new());
         params.model_path.set_quiet(&selected.path);
@@ -179,7 +201,8 @@ pub fn restore_hook(
     engine_tx: Sender<Box<Engine>>,
 ) -> Box<dyn Fn(String) + Send + Sync> {
     Box::new(move |path| {
-        let selected = shared.restore(&path);
+        let precision = shared.selected().precision();
+        let selected = shared.restore(&path, precision);
         shared.switch(selected, &engine_tx);
     })
 }

@@ -5,6 +5,7 @@ use std::sync::{OnceLock, RwLock};
 use nice_plug::params::persist::PersistentField;
 use nice_plug::prelude::*;
 use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
+use vrnn_core::Precision;
 
 #[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Mode {
@@ -38,6 +39,21 @@ pub struct SynthParams {
     /// The loaded model file; empty for the built-in voice.
     #[persist = "model-path"]
     pub model_path: ModelPath,
+    /// How the model's weights are held: f16 and bf16 stream half the bytes per step.
+    #[persist = "precision"]
+    pub precision: RwLock<Precision>,
+}
+
+impl SynthParams {
+    pub fn precision(&self) -> Precision {
+        self.precision.read().map_or(Precision::F32, |p| *p)
+    }
+
+    pub fn set_precision(&self, precision: Precision) {
+        if let Ok(mut p) = self.precision.write() {
+            *p = precision;
+        }
+    }
 }
 
 type RestoreHook = Box<dyn Fn(String) + Send + Sync>;
@@ -114,6 +130,7 @@ impl Default for SynthParams {
                 .with_step_size(0.01),
             mode: EnumParam::new("Mode", Mode::Free),
             model_path: ModelPath::default(),
+            precision: RwLock::new(Precision::F32),
         }
     }
 }

@@ -192,20 +192,40 @@ fn model_swap_while_playing_crossfades_without_a_jump() {
     std::fs::remove_dir_all(dir).unwrap();
 }
 
-#[test]
-fn the_plugin_plays_exactly_what_trainer_sample_renders() {
+/// What `trainer sample` renders of the built-in voice in `precision`: one second at 48 kHz.
+fn trainer_sample(precision: vrnn_core::Precision) -> Vec<f32> {
     use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
-    let rate = 48_000;
-    let [l, _] = Session::new(&clap(), rate as f64, 512).render(rate, || 512, &[]);
     let builtin = vrnn_core::builtin::builtin_voice().unwrap();
-    let model = std::sync::Arc::new(vrnn_core::Model::from_file(&builtin));
+    let model = vrnn_core::Model::from_file_with(&builtin, precision).unwrap();
     let opts = vrnn_trainer::sample::SampleOptions {
         seconds: 1.0,
         temperature: DEFAULT_TEMPERATURE,
         noise: DEFAULT_NOISE,
         seed: 0,
-        sample_rate: rate as u32,
+        sample_rate: 48_000,
     };
-    let file = vrnn_trainer::sample::render(model, &opts).unwrap();
-    assert!(l == file, "plugin output and trainer sample differ");
+    vrnn_trainer::sample::render(std::sync::Arc::new(model), &opts).unwrap()
+}
+
+#[test]
+fn the_plugin_plays_exactly_what_trainer_sample_renders() {
+    let [l, _] = Session::new(&clap(), 48_000.0, 512).render(48_000, || 512, &[]);
+    assert!(
+        l == trainer_sample(vrnn_core::Precision::F32),
+        "plugin output and trainer sample differ"
+    );
+}
+
+#[test]
+fn a_saved_half_precision_setting_is_restored_and_played() {
+    let mut s = Session::new(&clap(), 48_000.0, 512);
+    let mut json = state_json(&s.save_state());
+    assert_eq!(json["fields"]["precision"], serde_json::json!("\"f32\""), "{json}");
+    json["fields"]["precision"] = serde_json::json!("\"f16\"");
+    s.load_state(&state_bytes(&json));
+    s.activate(48_000.0);
+    let [l, _] = s.render(48_000, || 512, &[]);
+    assert!(l == trainer_sample(vrnn_core::Precision::F16), "plugin f16 output differs");
+    assert!(l != trainer_sample(vrnn_core::Precision::F32), "f16 weights change the output");
+    assert_eq!(state_json(&s.save_state())["fields"]["precision"], serde_json::json!("\"f16\""));
 }

@@ -13,6 +13,8 @@ pub struct Info {
     pub variant: String,
     pub parameters: usize,
     pub weight_bytes_per_step: usize,
+    /// How the weights were held for the timing: f32, f16 or bf16.
+    pub precision: String,
     pub kernel: String,
     pub step_us_median: f64,
     pub step_us_p99: f64,
@@ -41,6 +43,7 @@ pub fn measure(model: Arc<Model>, steps: usize) -> Info {
         variant: c.variant_name().into(),
         parameters: c.parameter_count(),
         weight_bytes_per_step: model.step_bytes(),
+        precision: model.precision.to_string(),
         kernel: format!("{:?}", g.isa()),
         step_us_median: median,
         step_us_p99: p99,
@@ -79,9 +82,10 @@ impl std::fmt::Display for Info {
         )?;
         writeln!(
             f,
-            "{} parameters; {:.2} MB of weights read per step",
+            "{} parameters; {:.2} MB of weights read per step as {}",
             self.parameters,
-            self.weight_bytes_per_step as f64 / 1e6
+            self.weight_bytes_per_step as f64 / 1e6,
+            self.precision
         )?;
         writeln!(
             f,

@@ -5,9 +5,9 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use anyhow::Result;
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
-use vrnn_core::Model;
+use vrnn_core::{Model, Precision};
 use vrnn_trainer::fit::{fit, FitOptions};
 use vrnn_trainer::sample::{render, write_wav, SampleOptions};
 use vrnn_trainer::{eval, info};
@@ -23,13 +23,30 @@ struct Cli {
     command: Command,
 }
 
+/// A model file and how to hold its weights.
+#[derive(Args)]
+struct ModelArg {
+    model: PathBuf,
+    /// Weights in memory: f32, or f16 / bf16 (half the bytes per step; products still sum
+    /// in f32).
+    #[arg(long, default_value_t = Precision::F32)]
+    precision: Precision,
+}
+
+impl ModelArg {
+    fn load(&self) -> Result<Arc<Model>> {
+        Ok(Arc::new(Model::load_with(&self.model, self.precision)?))
+    }
+}
+
 #[derive(Subcommand)]
 enum Command {
     /// Train a model on recordings (WAV files or folders of them).
     Fit(FitOptions),
     /// Negative ELBO of recordings under a model, per frame and per sequence.
     Eval {
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
         #[arg(required = true)]
         inputs: Vec<PathBuf>,
         #[arg(long, default_value_t = 40)]
@@ -45,7 +62,8 @@ enum Command {
     },
     /// Render a model to a WAV file, exactly as the plugin plays it.
     Sample {
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
         #[arg(short, long)]
         output: PathBuf,
         #[arg(long, default_value_t = 10.0)]
@@ -65,7 +83,8 @@ enum Command {
     /// The paper's latent analysis of a recording: delta_t of the posterior mean, KL per
     /// frame and the waveform, as a PNG (and JSON per frame).
     Analyze {
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
         wav: PathBuf,
         #[arg(short, long)]
         output: PathBuf,
@@ -82,14 +101,11 @@ enum Command {
     Compare(vrnn_trainer::compare::CompareOptions),
     /// Configuration, provenance and real-time cost of a model.
     Info {
-        model: PathBuf,
+        #[command(flatten)]
+        model: ModelArg,
         #[arg(long)]
         json: bool,
     },
-}
-
-fn load(path: &PathBuf) -> Result<Arc<Model>> {
-    Ok(Arc::new(Model::load(path)?))
 }
 
 fn run(cli: Cli) -> Result<()> {
@@ -114,7 +130,7 @@ fn run(cli: Cli) -> Result<()> {
             );
         }
         Command::Eval { model, inputs, seq_len, seed, is_samples, json } => {
-            let e = eval::evaluate(load(&model)?, &inputs, seq_len, seed, is_samples)?;
+            let e = eval::evaluate(model.load()?, &inputs, seq_len, seed, is_samples)?;
             if json {
                 println!("{}", serde_json::to_string_pretty(&e)?)
             } else {
@@ -124,12 +140,12 @@ fn run(cli: Cli) -> Result<()> {
         Command::Sample { model, output, seconds, temperature, noise, seed, sample_rate } => {
             anyhow::ensure!(seconds > 0.0 && seconds <= 3600.0, "--seconds must be in (0, 3600]");
             let o = SampleOptions { seconds, temperature, noise, seed, sample_rate };
-            let samples = render(load(&model)?, &o)?;
+            let samples = render(model.load()?, &o)?;
             write_wav(&output, &samples, sample_rate)?;
             println!("wrote {} ({seconds} s at {sample_rate} Hz)", output.display());
         }
         Command::Analyze { model, wav, output, width, height, json } => {
-            let model = load(&model)?;
+            let model = model.load()?;
             let rate = model.config.sample_rate;
             let (a, wave) = vrnn_trainer::analyze::analyze(model, &wav)?;
             vrnn_trainer::analyze::figure(&a, &wave, rate, &output, (width, height))?;
@@ -144,7 +160,7 @@ fn run(cli: Cli) -> Result<()> {
             println!("{table}\nwritten to {}", opts.output.join("results.md").display());
         }
         Command::Info { model, json } => {
-            let i = info::measure(load(&model)?, 500);
+            let i = info::measure(model.load()?, 500);
             if json {
                 println!("{}", serde_json::to_string_pretty(&i)?)
             } else {

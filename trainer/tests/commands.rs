@@ -167,3 +167,25 @@ fn importance_sampled_likelihood_bounds_the_elbo() {
         "K = 1 is a single-sample ELBO"
     );
 }
+
+#[test]
+fn half_precision_weights_keep_the_elbo_within_a_thousandth() {
+    let arctic = common::arctic();
+    let nelbo = |precision: &str| -> f64 {
+        let args = ["eval", model(), arctic.to_str().unwrap(), "--is-samples", "0", "--json"];
+        let json: serde_json::Value =
+            serde_json::from_str(&trainer(&[&args[..], &["--precision", precision]].concat()))
+                .unwrap();
+        json["nelbo_per_frame_raw"].as_f64().unwrap()
+    };
+    let reference = nelbo("f32");
+    for precision in ["f16", "bf16"] {
+        let got = nelbo(precision);
+        assert!(
+            (got - reference).abs() <= 1e-3 * reference.abs(),
+            "{precision}: {got} vs {reference}"
+        );
+    }
+    let info = trainer(&["info", model(), "--precision", "f16"]);
+    assert!(info.contains("as f16"), "{info}");
+}
