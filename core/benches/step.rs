@@ -1,16 +1,23 @@
-//! Generation step and cell benchmarks, each next to a plain scalar reference in the same
-//! run. Ends with a summary table of ratios and the fraction of memory bandwidth reached.
+//! Generation step and cell benchmarks in f32, f16 and bf16 weights, each next to a plain
+//! scalar reference in the same run. Ends with a summary: the ratios, the fraction of the
+//! memory roofline reached, and the cost of each audio callback with the step run whole or
+//! spread over the callbacks.
 
 #[path = "../tests/common/mod.rs"]
 mod common;
 
 use std::hint::black_box;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use criterion::{BenchmarkId, Criterion};
+use vrnn_core::builtin::builtin_voice;
 use vrnn_core::kernel::Isa;
 use vrnn_core::nn::{pad_vec, Dense, Recurrent};
-use vrnn_core::{Cell, Generator, Latent, MlpSpec, Model, ModelConfig, Output, Rng, StepNoise};
+use vrnn_core::{
+    Cell, Generator, Latent, MlpSpec, Model, ModelConfig, ModelFile, Output, Precision, Rng,
+    Schedule, StepNoise, Stream,
+};
 
 fn random(n: usize, rng: &mut Rng, bound: f32) -> Vec<f32> {
     (0..n).map(|_| (rng.uniform() * 2.0 - 1.0) * bound).collect()
@@ -75,6 +82,9 @@ impl ScalarCell {
     }
 }
 
+/// Weight formats the cells and steps are measured in.
+const PRECISIONS: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Bf16];
+
 fn bench_cells(c: &mut Criterion) {
     let mut group = c.benchmark_group("cell");
     let mut rng = Rng::new(1);
@@ -88,13 +98,17 @@ fn bench_cells(c: &mut Criterion) {
                 (random(g * input, &mut rng, bound), random(g * hidden, &mut rng, bound));
             let (b_ih, b_hh) = (random(g, &mut rng, bound), random(g, &mut rng, bound));
             let name = format!("{}-{input}-{hidden}", format!("{cell:?}").to_lowercase());
-            let packed = Recurrent::new(cell, input, hidden, &w_ih, &w_hh, &b_ih, &b_hh);
-            let mut state = packed.state();
             let mut x = pad_vec(input);
             x[..input].copy_from_slice(&random(input, &mut rng, 1.0));
-            group.bench_function(BenchmarkId::new("vrnn", &name), |b| {
-                b.iter(|| packed.step(isa, black_box(&x), &mut state))
-            });
+            for precision in PRECISIONS {
+                let packed = Recurrent::new(cell, input, hidden, &w_ih, &w_hh, &b_ih, &b_hh)
+                    .with_precision(precision);
+                let mut state = packed.state();
+                group.bench_function(BenchmarkId::new(precision.name(), &name), |b| {
+                    b.iter(|| packed.step(isa, black_box(&x), &mut state))
+                });
+                record_bytes("cell", &name, precision, packed.bytes());
+            }
             let mut scalar = ScalarCell {
                 cell,
                 n: hidden,
@@ -114,13 +128,16 @@ fn bench_cells(c: &mut Criterion) {
     }
     let (out, input) = (400, 1024);
     let (w, bias) = (random(out * input, &mut rng, 0.03), random(out, &mut rng, 0.03));
-    let dense = Dense::new(out, input, &w, &bias);
     let mut x = pad_vec(input);
     x[..input].copy_from_slice(&random(input, &mut rng, 1.0));
     let mut y = vec![0.0; out];
-    group.bench_function(BenchmarkId::new("vrnn", "dense-1024-400"), |b| {
-        b.iter(|| dense.forward(isa, black_box(&x), &mut y))
-    });
+    for precision in PRECISIONS {
+        let dense = Dense::new(out, input, &w, &bias).with_precision(precision);
+        group.bench_function(BenchmarkId::new(precision.name(), "dense-1024-400"), |b| {
+            b.iter(|| dense.forward(isa, black_box(&x), &mut y))
+        });
+        record_bytes("cell", "dense-1024-400", precision, dense.bytes());
+    }
     group.bench_function(BenchmarkId::new("scalar", "dense-1024-400"), |b| {
         b.iter(|| scalar_matvec(&w, &bias, black_box(&x[..input]), &mut y))
     });
@@ -139,22 +156,39 @@ fn step_config(size: usize, output: Output) -> ModelConfig {
     )
 }
 
-fn bench_step(c: &mut Criterion) {
-    let mut group = c.benchmark_group("step");
-    for (size, output) in [
+/// The step benchmarks' models: random ones of three sizes, a GMM, and the built-in voice.
+fn step_models() -> Vec<(String, ModelFile)> {
+    let mut models: Vec<(String, ModelFile)> = [
         (128, Output::Gauss),
         (256, Output::Gauss),
         (512, Output::Gauss),
         (256, Output::Gmm { components: 20 }),
-    ] {
+    ]
+    .into_iter()
+    .map(|(size, output)| {
         let config = step_config(size, output);
-        let file = common::random_model(&config, 1);
-        let model = Arc::new(Model::from_file(&file));
-        let name = format!("{}-{size}", config.variant_name().to_lowercase());
-        let mut generator = Generator::new(model.clone(), 1);
-        group.bench_function(BenchmarkId::new("vrnn", &name), |b| {
-            b.iter(|| black_box(generator.step(1.0, 1.0)[0]))
-        });
+        (
+            format!("{}-{size}", config.variant_name().to_lowercase()),
+            common::random_model(&config, 1),
+        )
+    })
+    .collect();
+    models.push(("builtin-voice".into(), builtin_voice().expect("built-in model")));
+    models
+}
+
+fn bench_step(c: &mut Criterion) {
+    let mut group = c.benchmark_group("step");
+    for (name, file) in step_models() {
+        for precision in PRECISIONS {
+            let model = Arc::new(Model::from_file_with(&file, precision).expect("fits"));
+            let mut generator = Generator::new(model.clone(), 1);
+            group.bench_function(BenchmarkId::new(precision.name(), &name), |b| {
+                b.iter(|| black_box(generator.step(1.0, 1.0)[0]))
+            });
+            record_bytes("step", &name, precision, model.step_bytes());
+        }
+        let config = &file.config;
         let mut reference = common::reference::Reference::new(&file);
         let mut rng = Rng::new(2);
         let mut noise = StepNoise {
@@ -169,24 +203,130 @@ fn bench_step(c: &mut Criterion) {
                 black_box(reference.step(&noise, 1.0, 1.0).x[0])
             })
         });
-        println!("{name}: {} weight bytes per step", model.step_bytes());
     }
     group.finish();
 }
 
-/// Reads criterion's estimates back and prints one table of ratios.
-fn summary() {
-    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion");
-    let mean_ns = |group: &str, which: &str, name: &str| -> Option<f64> {
+/// Weight bytes of each measured kernel, for the roofline in the summary.
+fn record_bytes(group: &str, name: &str, precision: Precision, bytes: usize) {
+    let path = criterion_root().join(group).join(precision.name()).join(name).join("bytes");
+    let _ = std::fs::create_dir_all(path.parent().expect("has a parent"));
+    let _ = std::fs::write(path, bytes.to_string());
+}
+
+fn criterion_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion")
+}
+
+/// Bytes per second a plain streaming read of `bytes` reaches here: the roof for a kernel
+/// whose weights are that large (the best of several passes, after a warm-up pass).
+fn read_bandwidth(bytes: usize, quick: bool) -> f64 {
+    let data = vec![1.0f32; bytes / 4];
+    let passes = if quick { 2 } else { (2_000_000_000 / bytes.max(1)).clamp(20, 20_000) };
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = Instant::now();
+        for _ in 0..passes {
+            black_box(sum(black_box(&data)));
+        }
+        best = best.min(t.elapsed().as_secs_f64() / passes as f64);
+    }
+    bytes as f64 / best
+}
+
+/// Sixteen independent partial sums, which the compiler turns into wide vector loads.
+fn sum(data: &[f32]) -> f32 {
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY: the feature was just detected.
+        return unsafe { sum_avx2(data) };
+    }
+    sum_portable(data)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn sum_avx2(data: &[f32]) -> f32 {
+    sum_portable(data)
+}
+
+#[inline(always)]
+fn sum_portable(data: &[f32]) -> f32 {
+    let mut acc = [0.0f32; 32];
+    for chunk in data.chunks_exact(32) {
+        for k in 0..32 {
+            acc[k] += chunk[k];
+        }
+    }
+    acc.iter().sum()
+}
+
+/// Wall time of each `process` call of `block` samples at 48 kHz over `seconds` of audio,
+/// after a second of warm-up, in microseconds, sorted.
+fn callback_costs(model: &Arc<Model>, schedule: Schedule, block: usize, seconds: f64) -> Vec<f64> {
+    let generator = Generator::new(model.clone(), 1);
+    let mut stream = Stream::with_schedule(generator, 48_000.0, schedule).expect("48 kHz");
+    let mut out = vec![0.0f32; block];
+    for _ in 0..48_000 / block {
+        stream.process(&mut out);
+    }
+    let calls = (seconds * 48_000.0 / block as f64) as usize;
+    let mut us: Vec<f64> = (0..calls)
+        .map(|_| {
+            let t = Instant::now();
+            stream.process(black_box(&mut out));
+            t.elapsed().as_secs_f64() * 1e6
+        })
+        .collect();
+    us.sort_by(f64::total_cmp);
+    us
+}
+
+fn callback_table(quick: bool) {
+    let file = builtin_voice().expect("built-in model");
+    println!(
+        "\nPer-callback cost, built-in voice at 48 kHz (us): median, p99, max, max / mean\n\
+         | weights | schedule | block | median | p99 | max | max / mean |\n|---|---|---|---|---|---|---|"
+    );
+    let seconds = if quick { 0.2 } else { 30.0 };
+    for precision in [Precision::F32, Precision::F16] {
+        let model = Arc::new(Model::from_file_with(&file, precision).expect("fits"));
+        for schedule in [Schedule::Immediate, Schedule::Spread] {
+            for block in [64, 256, 1024] {
+                let us = callback_costs(&model, schedule, block, seconds);
+                let mean = us.iter().sum::<f64>() / us.len() as f64;
+                let at = |q: f64| us[((us.len() - 1) as f64 * q) as usize];
+                println!(
+                    "| {precision} | {schedule:?} | {block} | {:.1} | {:.1} | {:.1} | {:.2} |",
+                    at(0.5),
+                    at(0.99),
+                    at(1.0),
+                    at(1.0) / mean
+                );
+            }
+        }
+    }
+}
+
+/// Reads criterion's estimates back and prints the ratios and the roofline.
+fn summary(quick: bool) {
+    let root = criterion_root();
+    let median_ns = |group: &str, which: &str, name: &str| -> Option<f64> {
         let p = root.join(group).join(which).join(name).join("new/estimates.json");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
         v["median"]["point_estimate"].as_f64()
     };
+    let bytes = |group: &str, which: &str, name: &str| -> Option<usize> {
+        let p = root.join(group).join(which).join(name).join("bytes");
+        std::fs::read_to_string(p).ok()?.trim().parse().ok()
+    };
     println!(
-        "\n| benchmark | vrnn-core (us) | scalar reference (us) | speed-up |\n|---|---|---|---|"
+        "\n| benchmark | f32 (us) | f16 (us) | bf16 (us) | scalar (us) | f32 / f16 | scalar / f32 |\n\
+         |---|---|---|---|---|---|---|"
     );
+    let mut roofline = Vec::new();
     for group in ["cell", "step"] {
-        let Ok(dir) = std::fs::read_dir(root.join(group).join("vrnn")) else { continue };
+        let Ok(dir) = std::fs::read_dir(root.join(group).join("f32")) else { continue };
         let mut names: Vec<String> = dir
             .filter_map(|e| e.ok())
             .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -194,13 +334,46 @@ fn summary() {
             .collect();
         names.sort();
         for name in names {
-            if let (Some(v), Some(s)) =
-                (mean_ns(group, "vrnn", &name), mean_ns(group, "scalar", &name))
-            {
-                println!("| {group}/{name} | {:.2} | {:.2} | {:.1}x |", v / 1e3, s / 1e3, s / v);
+            let t: Vec<Option<f64>> = ["f32", "f16", "bf16", "scalar"]
+                .iter()
+                .map(|w| median_ns(group, w, &name))
+                .collect();
+            let us = |v: Option<f64>| v.map_or("-".into(), |v| format!("{:.2}", v / 1e3));
+            let ratio = |a: Option<f64>, b: Option<f64>| {
+                a.zip(b).map_or("-".into(), |(a, b)| format!("{:.2}x", a / b))
+            };
+            println!(
+                "| {group}/{name} | {} | {} | {} | {} | {} | {} |",
+                us(t[0]),
+                us(t[1]),
+                us(t[2]),
+                us(t[3]),
+                ratio(t[0], t[1]),
+                ratio(t[3], t[0])
+            );
+            for (i, p) in PRECISIONS.iter().enumerate() {
+                if let (Some(ns), Some(b)) = (t[i], bytes(group, p.name(), &name)) {
+                    roofline.push((format!("{group}/{name} {p}"), b, ns));
+                }
             }
         }
     }
+    println!(
+        "\nMemory roofline: weight bytes per call / time, against a plain read of as many bytes\n\
+         | kernel | weights (MB) | reached (GB/s) | read roof (GB/s) | fraction |\n|---|---|---|---|---|"
+    );
+    for (name, b, ns) in roofline {
+        let roof = read_bandwidth(b, quick);
+        let reached = b as f64 / (ns * 1e-9);
+        println!(
+            "| {name} | {:.2} | {:.1} | {:.1} | {:.0} % |",
+            b as f64 / 1e6,
+            reached / 1e9,
+            roof / 1e9,
+            100.0 * reached / roof
+        );
+    }
+    callback_table(quick);
     println!("\nCPU: {}, kernel: {:?}", cpu_model(), Isa::detect());
 }
 
@@ -216,9 +389,14 @@ fn cpu_model() -> String {
 }
 
 fn main() {
-    let mut c = Criterion::default().configure_from_args();
+    // `cargo test` runs each benchmark once; `cargo bench` passes --bench.
+    let quick = !std::env::args().any(|a| a == "--bench");
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_secs(1))
+        .measurement_time(Duration::from_secs(3))
+        .configure_from_args();
     bench_cells(&mut c);
     bench_step(&mut c);
     c.final_summary();
-    summary();
+    summary(quick);
 }

@@ -657,8 +657,8 @@ fn gaussian_head(
     head_rows(net, isa, 0, 0..2 * mu.len(), t, mu, sigma);
 }
 
-/// Turns logits into a categorical draw with uniform `u` in (0, 1].
-fn pick_component(logits: &mut [f32], u: f32) -> usize {
+/// Turns logits into a categorical draw with uniform `u` in (0, 1] (overwrites them).
+pub fn pick_component(logits: &mut [f32], u: f32) -> usize {
     let max = logits.iter().copied().fold(f32::NEG_INFINITY, f32::max);
     let mut total = 0.0;
     for l in logits.iter_mut() {

@@ -35,6 +35,12 @@ pub struct Trace {
     pub sigma_z: Option<Tensor>,
 }
 
+/// A voice's recurrent state for `Net::generate_step`, `[1, hidden]` each.
+pub struct Voice {
+    pub h: Tensor,
+    pub c: Tensor,
+}
+
 /// log(1 + e^x), stable for large |x|.
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
     Ok((x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?)
@@ -143,6 +149,62 @@ impl Net {
                 Ok((h, c.clone()))
             }
         }
+    }
+
+    /// A fresh voice's zero state.
+    pub fn voice(&self, device: &Device) -> Result<Voice> {
+        let h = Tensor::zeros((1, self.config.hidden), DType::F32, device)?;
+        Ok(Voice { c: h.clone(), h })
+    }
+
+    /// One generation step of one voice, the same function as vrnn-core's
+    /// `Generator::step_with_noise` (`eps_z` `[1, latent]`, `eps_x` `[1, frame]`, `u` picks
+    /// the mixture component): returns the normalised frame and advances `voice`.
+    pub fn generate_step(
+        &self,
+        voice: &mut Voice,
+        eps_z: &Tensor,
+        eps_x: &Tensor,
+        u: f32,
+        temperature: f64,
+        noise: f64,
+    ) -> Result<Tensor> {
+        let c = &self.config;
+        let f = c.frame_size;
+        let pz = if c.has_latent() {
+            let z = match c.latent {
+                Latent::Conditional => {
+                    let (mu0, sigma0) = self.gaussian(names::PRIOR, c.prior, &voice.h)?;
+                    (mu0 + (sigma0 * (eps_z * temperature)?)?)?
+                }
+                _ => (eps_z * temperature)?,
+            };
+            Some(self.mlp(names::PHI_Z, c.phi_z, &z)?)
+        } else {
+            None
+        };
+        let dec_in = match &pz {
+            Some(pz) => Tensor::cat(&[pz, &voice.h], 1)?,
+            None => voice.h.clone(),
+        };
+        let hd = self.mlp(names::DECODER, c.decoder, &dec_in)?;
+        let k = match c.output {
+            Output::Gauss => 0,
+            Output::Gmm { .. } => {
+                let mut logits = self.linear(names::DECODER, LOGITS, &hd)?.squeeze(0)?.to_vec1()?;
+                vrnn_core::generator::pick_component(&mut logits, u)
+            }
+        };
+        let mu = self.linear(names::DECODER, MU, &hd)?.narrow(1, k * f, f)?;
+        let sigma = softplus(&self.linear(names::DECODER, SIGMA, &hd)?.narrow(1, k * f, f)?)?;
+        let x = (mu + ((sigma + SIGMA_FLOOR)? * (eps_x * noise)?)?)?;
+        let px = self.mlp(names::PHI_X, c.phi_x, &x)?;
+        let rnn_in = match &pz {
+            Some(pz) => Tensor::cat(&[&px, pz], 1)?,
+            None => px,
+        };
+        (voice.h, voice.c) = self.cell(&rnn_in, &voice.h, &voice.c)?;
+        Ok(x)
     }
 
     /// Teacher-forced pass over `x` `[batch, steps, frame]` (normalised), with posterior
