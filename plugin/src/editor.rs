@@ -203,7 +203,7 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
         let m = &self.shared.meters;
         let (step, budget) = (Meters::load(&m.step_us), Meters::load(&m.budget_us));
         ui.label(format!(
-            "Step: {step:.0} us of a {budget:.0} us budget ({:.1} %), {} frames silenced (non-finite), latency {} samples at {:.0} Hz",
+            "CPU per frame: {step:.0} us of a {budget:.0} us frame ({:.1} %), {} frames silenced (non-finite), latency {} samples at {:.0} Hz",
             100.0 * step / budget.max(1.0),
             m.nonfinite.load(Ordering::Relaxed),
             m.latency.load(Ordering::Relaxed),

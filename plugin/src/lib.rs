@@ -35,6 +35,8 @@ pub struct VrnnSynth {
     scope_peak: f32,
     scope_count: usize,
     last_frame: u64,
+    /// Processing time since the last callback that completed a frame.
+    busy_us: f32,
 }
 
 impl Default for VrnnSynth {
@@ -57,6 +59,7 @@ impl Default for VrnnSynth {
             scope_peak: 0.0,
             scope_count: 0,
             last_frame: 0,
+            busy_us: 0.0,
         }
     }
 }
@@ -223,9 +226,13 @@ impl Plugin for VrnnSynth {
                 let _ = self.telemetry_tx.latent.push(player.latent_delta());
             }
         }
+        // Steps run in pieces over several callbacks: the meter is the processing time of
+        // every callback since the last new frame, per frame.
+        self.busy_us += started.elapsed().as_secs_f32() * 1e6;
         let stepped = player.frames().saturating_sub(frames_before);
         if stepped > 0 {
-            let per_step = started.elapsed().as_secs_f32() * 1e6 / stepped as f32;
+            let per_step = self.busy_us / stepped as f32;
+            self.busy_us = 0.0;
             let m = &self.shared.meters;
             let old = m.step_us.load(std::sync::atomic::Ordering::Relaxed);
             let smoothed = if old == 0.0 { per_step } else { 0.9 * old + 0.1 * per_step };
