@@ -141,7 +141,7 @@ fn power_at(x: &[f32], rate: f64, freq: f64) -> f64 {
 }
 
 #[test]
-fn a_sine_keeps_its_frequency_and_images_stay_below_minus_60_db() {
+fn a_sine_keeps_its_frequency_and_images_stay_below_minus_100_db() {
     let m = sine_model();
     for rate in [44_100.0, 48_000.0, 96_000.0] {
         let mut s = Stream::new(m.clone(), rate, 0).unwrap();
@@ -164,6 +164,6 @@ fn a_sine_keeps_its_frequency_and_images_stay_below_minus_60_db() {
                 worst = worst.max(10.0 * (power_at(x, rate, image) / peak).log10());
             }
         }
-        assert!(worst < -60.0, "{rate} Hz: strongest image or alias at {worst:.1} dB");
+        assert!(worst < -100.0, "{rate} Hz: strongest image or alias at {worst:.1} dB");
     }
 }
