@@ -230,3 +230,37 @@ fn a_step_cut_into_pieces_equals_a_whole_step() {
         }
     }
 }
+
+#[test]
+fn gmm_nll_equals_a_direct_sum_over_components() {
+    use vrnn_core::names::{DECODER, LOGITS, MU};
+    let config = small_config(Cell::Gru, Latent::None, Output::Gmm { components: 3 });
+    let file = random_model(&config, 21);
+    let mut generator = Generator::new(Arc::new(Model::from_file(&file)), 0);
+    let reference = Reference::new(&file);
+    let (f, k) = (config.frame_size, 3);
+    let n = config.normalisation;
+    let mut rng = Rng::new(4);
+    let x: Vec<f64> = (0..f).map(|_| rng.gaussian() as f64 * 0.5).collect();
+    let raw: Vec<f32> = x.iter().map(|v| *v as f32 * n.std + n.mean).collect();
+    // From a fresh (zero) state the decoder sees h = 0: mixture of K diagonal Gaussians.
+    let hd = reference.mlp(DECODER, config.decoder.layers, &vec![0.0; config.hidden]);
+    let logits = reference.head(DECODER, LOGITS, &hd);
+    let (mu, sigma) = (reference.head(DECODER, MU, &hd), reference.sigma(DECODER, &hd));
+    let total: f64 = logits.iter().map(|l| l.exp()).sum();
+    let density: f64 = (0..k)
+        .map(|c| {
+            let pi = logits[c].exp() / total;
+            pi * (0..f)
+                .map(|i| {
+                    let (m, s) = (mu[c * f + i], sigma[c * f + i]);
+                    (-(x[i] - m).powi(2) / (2.0 * s * s)).exp()
+                        / (s * (2.0 * std::f64::consts::PI).sqrt())
+                })
+                .product::<f64>()
+        })
+        .sum();
+    let got = generator.step_posterior(&raw, PosteriorZ::Mean).nll;
+    let want = -density.ln();
+    assert!((got - want).abs() < 1e-4 * want.abs().max(1.0), "nll {got}, direct sum {want}");
+}

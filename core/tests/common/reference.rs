@@ -51,11 +51,11 @@ impl<'a> Reference<'a> {
         v
     }
 
-    fn head(&self, module: &str, part: &str, x: &[f64]) -> Vec<f64> {
+    pub fn head(&self, module: &str, part: &str, x: &[f64]) -> Vec<f64> {
         self.linear(&weight(module, part), &bias(module, part), x)
     }
 
-    fn sigma(&self, module: &str, x: &[f64]) -> Vec<f64> {
+    pub fn sigma(&self, module: &str, x: &[f64]) -> Vec<f64> {
         self.head(module, SIGMA, x).into_iter().map(|v| softplus(v) + 1e-4).collect()
     }
 
