@@ -60,9 +60,11 @@ unsafe fn hsum256(v: __m256) -> f32 {
 }
 
 /// One kernel per (instruction set, weight type): the loop is the same, the loads differ.
+/// Each pass covers 16 columns as `$per` vectors of `$lanes`, with an accumulator per
+/// vector and row, so that enough independent FMA chains are in flight.
 macro_rules! matvec_kernel {
-    ($name:ident, $features:literal, $t:ty, $lanes:literal,
-     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $hsum:ident) => {
+    ($name:ident, $features:literal, $t:ty, $lanes:literal, $per:literal,
+     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $add:ident, $hsum:ident) => {
         /// # Safety
         #[doc = concat!("The CPU must support ", $features, "; `w` holds `y.len()` rows of")]
         /// `stride` (a multiple of 16), and `x` at least `stride` values.
@@ -78,101 +80,156 @@ macro_rules! matvec_kernel {
                     wp.add((r + 2) * stride),
                     wp.add((r + 3) * stride),
                 ];
-                let mut acc = [$zero(); 4];
+                let mut acc = [$zero(); 4 * $per];
                 let mut j = 0;
                 while j < stride {
-                    let xv = $loadx(xp.add(j));
-                    for k in 0..4 {
-                        acc[k] = $fma($load(p[k].add(j)), xv, acc[k]);
+                    for h in 0..$per {
+                        let xv = $loadx(xp.add(j + h * $lanes));
+                        for k in 0..4 {
+                            let w = $load(p[k].add(j + h * $lanes));
+                            acc[k * $per + h] = $fma(w, xv, acc[k * $per + h]);
+                        }
                     }
-                    j += $lanes;
+                    j += 16;
                 }
                 for k in 0..4 {
-                    y[r + k] = bias[r + k] + $hsum(acc[k]);
+                    let mut sum = acc[k * $per];
+                    for h in 1..$per {
+                        sum = $add(sum, acc[k * $per + h]);
+                    }
+                    y[r + k] = bias[r + k] + $hsum(sum);
                 }
                 r += 4;
             }
             while r < rows {
                 let p = wp.add(r * stride);
-                let mut acc = $zero();
+                let mut acc = [$zero(); $per];
                 let mut j = 0;
                 while j < stride {
-                    acc = $fma($load(p.add(j)), $loadx(xp.add(j)), acc);
-                    j += $lanes;
+                    for h in 0..$per {
+                        let o = j + h * $lanes;
+                        acc[h] = $fma($load(p.add(o)), $loadx(xp.add(o)), acc[h]);
+                    }
+                    j += 16;
                 }
-                y[r] = bias[r] + $hsum(acc);
+                let mut sum = acc[0];
+                for a in &acc[1..] {
+                    sum = $add(sum, *a);
+                }
+                y[r] = bias[r] + $hsum(sum);
                 r += 1;
             }
         }
     };
 }
 
-matvec_kernel!(
-    matvec_avx512_f32,
-    "avx512f",
-    f32,
-    16,
-    load16_f32,
-    load16_f32,
-    _mm512_setzero_ps,
-    _mm512_fmadd_ps,
-    hsum512
-);
-matvec_kernel!(
-    matvec_avx512_f16,
-    "avx512f",
-    u16,
-    16,
-    load16_f16,
-    load16_f32,
-    _mm512_setzero_ps,
-    _mm512_fmadd_ps,
-    hsum512
-);
-matvec_kernel!(
-    matvec_avx512_bf16,
-    "avx512f",
-    u16,
-    16,
-    load16_bf16,
-    load16_f32,
-    _mm512_setzero_ps,
-    _mm512_fmadd_ps,
-    hsum512
-);
-matvec_kernel!(
-    matvec_avx2_f32,
-    "avx2,fma,f16c",
-    f32,
-    8,
-    load8_f32,
-    load8_f32,
-    _mm256_setzero_ps,
-    _mm256_fmadd_ps,
-    hsum256
-);
-matvec_kernel!(
-    matvec_avx2_f16,
-    "avx2,fma,f16c",
-    u16,
-    8,
-    load8_f16,
-    load8_f32,
-    _mm256_setzero_ps,
-    _mm256_fmadd_ps,
-    hsum256
-);
-matvec_kernel!(
-    matvec_avx2_bf16,
-    "avx2,fma,f16c",
-    u16,
-    8,
-    load8_bf16,
-    load8_f32,
-    _mm256_setzero_ps,
-    _mm256_fmadd_ps,
-    hsum256
-);
+#[rustfmt::skip]
+mod kernels {
+    use super::*;
+    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, hsum512);
+    matvec_kernel!(matvec_avx512_f16, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, hsum512);
+    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum256);
+    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum256);
+    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum256);
+}
+pub use kernels::*;
+
+/// bf16 rows with no conversion instruction: a 512-bit load holds 32 weights as 16 pairs;
+/// shifting each 32-bit lane left by 16 gives the even-column weights as f32, masking off
+/// its low half the odd ones. x is split into even and odd columns once per 32 columns and
+/// shared by four rows.
+///
+/// # Safety
+/// The CPU must support AVX-512F; `w` holds `y.len()` rows of `stride` (a multiple of 16),
+/// and `x` at least `stride` values.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn matvec_avx512_bf16(w: &[u16], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    let even = _mm512_setr_epi32(0, 2, 4, 6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26, 28, 30);
+    let odd = _mm512_setr_epi32(1, 3, 5, 7, 9, 11, 13, 15, 17, 19, 21, 23, 25, 27, 29, 31);
+    let high = _mm512_set1_epi32(0xFFFF_0000_u32 as i32);
+    let pairs = stride / 32 * 32;
+    let rows = y.len();
+    let (wp, xp) = (w.as_ptr(), x.as_ptr());
+    let mut r = 0;
+    while r < rows {
+        // Four rows per pass, then one at a time.
+        let n = if r + 4 <= rows { 4 } else { 1 };
+        let mut acc_even = [_mm512_setzero_ps(); 4];
+        let mut acc_odd = [_mm512_setzero_ps(); 4];
+        let mut j = 0;
+        while j < pairs {
+            let (x0, x1) = (_mm512_loadu_ps(xp.add(j)), _mm512_loadu_ps(xp.add(j + 16)));
+            let xe = _mm512_permutex2var_ps(x0, even, x1);
+            let xo = _mm512_permutex2var_ps(x0, odd, x1);
+            for k in 0..n {
+                let v = _mm512_loadu_si512(wp.add((r + k) * stride + j).cast());
+                let we = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(v));
+                let wo = _mm512_castsi512_ps(_mm512_and_si512(v, high));
+                acc_even[k] = _mm512_fmadd_ps(we, xe, acc_even[k]);
+                acc_odd[k] = _mm512_fmadd_ps(wo, xo, acc_odd[k]);
+            }
+            j += 32;
+        }
+        if j < stride {
+            // The last 16 columns of a row that is not a multiple of 32.
+            let xv = _mm512_loadu_ps(xp.add(j));
+            for k in 0..n {
+                let wv = load16_bf16(wp.add((r + k) * stride + j));
+                acc_even[k] = _mm512_fmadd_ps(wv, xv, acc_even[k]);
+            }
+        }
+        for k in 0..n {
+            y[r + k] = bias[r + k] + hsum512(_mm512_add_ps(acc_even[k], acc_odd[k]));
+        }
+        r += n;
+    }
+}
+
+/// bf16 rows with the AVX-512 BF16 dot product: x is rounded to bf16 once per 32 columns
+/// (shared by four rows) and each instruction adds 32 products into 16 f32 sums.
+///
+/// # Safety
+/// The CPU must support AVX-512F and AVX-512 BF16; `w` holds `y.len()` rows of `stride` (a
+/// multiple of 16), and `x` at least `stride` values.
+#[target_feature(enable = "avx512f,avx512bf16")]
+pub unsafe fn matvec_avx512_dpbf16(
+    w: &[u16],
+    stride: usize,
+    x: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    let pairs = stride / 32 * 32;
+    let rows = y.len();
+    let (wp, xp) = (w.as_ptr(), x.as_ptr());
+    let mut r = 0;
+    while r < rows {
+        let n = if r + 4 <= rows { 4 } else { 1 };
+        let mut acc = [_mm512_setzero_ps(); 4];
+        let mut j = 0;
+        while j < pairs {
+            let xb =
+                _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xp.add(j + 16)), _mm512_loadu_ps(xp.add(j)));
+            for k in 0..n {
+                let v = _mm512_loadu_si512(wp.add((r + k) * stride + j).cast());
+                // SAFETY: both are 512 bits of 16-bit lanes.
+                let wb: __m512bh = std::mem::transmute(v);
+                acc[k] = _mm512_dpbf16_ps(acc[k], wb, xb);
+            }
+            j += 32;
+        }
+        if j < stride {
+            let xv = _mm512_loadu_ps(xp.add(j));
+            for k in 0..n {
+                acc[k] = _mm512_fmadd_ps(load16_bf16(wp.add((r + k) * stride + j)), xv, acc[k]);
+            }
+        }
+        for k in 0..n {
+            y[r + k] = bias[r + k] + hsum512(acc[k]);
+        }
+        r += n;
+    }
+}
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
