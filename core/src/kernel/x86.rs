@@ -92,11 +92,8 @@ macro_rules! matvec_kernel {
                     }
                     j += 16;
                 }
-                for k in 0..4 {
-                    let mut sum = acc[k * $per];
-                    for h in 1..$per {
-                        sum = $add(sum, acc[k * $per + h]);
-                    }
+                for (k, row) in acc.chunks_exact($per).enumerate() {
+                    let sum = row[1..].iter().fold(row[0], |s, a| $add(s, *a));
                     y[r + k] = bias[r + k] + $hsum(sum);
                 }
                 r += 4;
@@ -112,10 +109,7 @@ macro_rules! matvec_kernel {
                     }
                     j += 16;
                 }
-                let mut sum = acc[0];
-                for a in &acc[1..] {
-                    sum = $add(sum, *a);
-                }
+                let sum = acc[1..].iter().fold(acc[0], |s, a| $add(s, *a));
                 y[r] = bias[r] + $hsum(sum);
                 r += 1;
             }
@@ -161,21 +155,20 @@ pub unsafe fn matvec_avx512_bf16(w: &[u16], stride: usize, x: &[f32], bias: &[f3
             let (x0, x1) = (_mm512_loadu_ps(xp.add(j)), _mm512_loadu_ps(xp.add(j + 16)));
             let xe = _mm512_permutex2var_ps(x0, even, x1);
             let xo = _mm512_permutex2var_ps(x0, odd, x1);
-            for k in 0..n {
+            for (k, (ae, ao)) in acc_even.iter_mut().zip(&mut acc_odd).enumerate().take(n) {
                 let v = _mm512_loadu_si512(wp.add((r + k) * stride + j).cast());
                 let we = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(v));
                 let wo = _mm512_castsi512_ps(_mm512_and_si512(v, high));
-                acc_even[k] = _mm512_fmadd_ps(we, xe, acc_even[k]);
-                acc_odd[k] = _mm512_fmadd_ps(wo, xo, acc_odd[k]);
+                *ae = _mm512_fmadd_ps(we, xe, *ae);
+                *ao = _mm512_fmadd_ps(wo, xo, *ao);
             }
             j += 32;
         }
         if j < stride {
             // The last 16 columns of a row that is not a multiple of 32.
             let xv = _mm512_loadu_ps(xp.add(j));
-            for k in 0..n {
-                let wv = load16_bf16(wp.add((r + k) * stride + j));
-                acc_even[k] = _mm512_fmadd_ps(wv, xv, acc_even[k]);
+            for (k, ae) in acc_even.iter_mut().enumerate().take(n) {
+                *ae = _mm512_fmadd_ps(load16_bf16(wp.add((r + k) * stride + j)), xv, *ae);
             }
         }
         for k in 0..n {
@@ -210,18 +203,18 @@ pub unsafe fn matvec_avx512_dpbf16(
         while j < pairs {
             let xb =
                 _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xp.add(j + 16)), _mm512_loadu_ps(xp.add(j)));
-            for k in 0..n {
+            for (k, a) in acc.iter_mut().enumerate().take(n) {
                 let v = _mm512_loadu_si512(wp.add((r + k) * stride + j).cast());
                 // SAFETY: both are 512 bits of 16-bit lanes.
                 let wb: __m512bh = std::mem::transmute(v);
-                acc[k] = _mm512_dpbf16_ps(acc[k], wb, xb);
+                *a = _mm512_dpbf16_ps(*a, wb, xb);
             }
             j += 32;
         }
         if j < stride {
             let xv = _mm512_loadu_ps(xp.add(j));
-            for k in 0..n {
-                acc[k] = _mm512_fmadd_ps(load16_bf16(wp.add((r + k) * stride + j)), xv, acc[k]);
+            for (k, a) in acc.iter_mut().enumerate().take(n) {
+                *a = _mm512_fmadd_ps(load16_bf16(wp.add((r + k) * stride + j)), xv, *a);
             }
         }
         for k in 0..n {
