@@ -29,9 +29,6 @@ pub enum Isa {
     Avx2Fma,
     #[cfg(target_arch = "x86_64")]
     Avx512,
-    /// AVX-512 with the BF16 dot product (bf16 weights multiply x rounded to bf16).
-    #[cfg(target_arch = "x86_64")]
-    Avx512Bf16,
     #[cfg(target_arch = "aarch64")]
     Neon,
 }
@@ -57,9 +54,6 @@ impl Isa {
             }
             if is_x86_feature_detected!("avx512f") {
                 isas.push(Isa::Avx512);
-                if is_x86_feature_detected!("avx512bf16") {
-                    isas.push(Isa::Avx512Bf16);
-                }
             }
         }
         #[cfg(target_arch = "aarch64")]
@@ -226,9 +220,7 @@ impl PackedMatrix {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2Fma => unsafe { x86::matvec_avx2_f32(w, s, x, bias, y) },
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 | Isa::Avx512Bf16 => unsafe {
-                        x86::matvec_avx512_f32(w, s, x, bias, y)
-                    },
+                    Isa::Avx512 => unsafe { x86::matvec_avx512_f32(w, s, x, bias, y) },
                     #[cfg(target_arch = "aarch64")]
                     Isa::Neon => unsafe { neon::matvec_f32(w, s, x, bias, y) },
                 }
@@ -240,9 +232,7 @@ impl PackedMatrix {
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx2Fma => unsafe { x86::matvec_avx2_f16(w, s, x, bias, y) },
                     #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 | Isa::Avx512Bf16 => unsafe {
-                        x86::matvec_avx512_f16(w, s, x, bias, y)
-                    },
+                    Isa::Avx512 => unsafe { x86::matvec_avx512_f16(w, s, x, bias, y) },
                     #[cfg(target_arch = "aarch64")]
                     Isa::Neon => unsafe { neon::matvec_f16(w, s, x, bias, y) },
                 }
@@ -255,8 +245,6 @@ impl PackedMatrix {
                     Isa::Avx2Fma => unsafe { x86::matvec_avx2_bf16(w, s, x, bias, y) },
                     #[cfg(target_arch = "x86_64")]
                     Isa::Avx512 => unsafe { x86::matvec_avx512_bf16(w, s, x, bias, y) },
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512Bf16 => unsafe { x86::matvec_avx512_dpbf16(w, s, x, bias, y) },
                     #[cfg(target_arch = "aarch64")]
                     Isa::Neon => unsafe { neon::matvec_bf16(w, s, x, bias, y) },
                 }
@@ -284,7 +272,7 @@ pub fn activate(isa: Isa, act: Activation, xs: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         Isa::Avx2Fma => unsafe { x86::activate_avx2(act, xs) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 | Isa::Avx512Bf16 => unsafe { x86::activate_avx512(act, xs) },
+        Isa::Avx512 => unsafe { x86::activate_avx512(act, xs) },
         #[cfg(target_arch = "aarch64")]
         Isa::Neon => math::apply(act, xs),
     }

@@ -178,52 +178,6 @@ pub unsafe fn matvec_avx512_bf16(w: &[u16], stride: usize, x: &[f32], bias: &[f3
     }
 }
 
-/// bf16 rows with the AVX-512 BF16 dot product: x is rounded to bf16 once per 32 columns
-/// (shared by four rows) and each instruction adds 32 products into 16 f32 sums.
-///
-/// # Safety
-/// The CPU must support AVX-512F and AVX-512 BF16; `w` holds `y.len()` rows of `stride` (a
-/// multiple of 16), and `x` at least `stride` values.
-#[target_feature(enable = "avx512f,avx512bf16")]
-pub unsafe fn matvec_avx512_dpbf16(
-    w: &[u16],
-    stride: usize,
-    x: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
-) {
-    let pairs = stride / 32 * 32;
-    let rows = y.len();
-    let (wp, xp) = (w.as_ptr(), x.as_ptr());
-    let mut r = 0;
-    while r < rows {
-        let n = if r + 4 <= rows { 4 } else { 1 };
-        let mut acc = [_mm512_setzero_ps(); 4];
-        let mut j = 0;
-        while j < pairs {
-            let xb =
-                _mm512_cvtne2ps_pbh(_mm512_loadu_ps(xp.add(j + 16)), _mm512_loadu_ps(xp.add(j)));
-            for (k, a) in acc.iter_mut().enumerate().take(n) {
-                let v = _mm512_loadu_si512(wp.add((r + k) * stride + j).cast());
-                // SAFETY: both are 512 bits of 16-bit lanes.
-                let wb: __m512bh = std::mem::transmute(v);
-                *a = _mm512_dpbf16_ps(*a, wb, xb);
-            }
-            j += 32;
-        }
-        if j < stride {
-            let xv = _mm512_loadu_ps(xp.add(j));
-            for (k, a) in acc.iter_mut().enumerate().take(n) {
-                *a = _mm512_fmadd_ps(load16_bf16(wp.add((r + k) * stride + j)), xv, *a);
-            }
-        }
-        for k in 0..n {
-            y[r + k] = bias[r + k] + hsum512(acc[k]);
-        }
-        r += n;
-    }
-}
-
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
