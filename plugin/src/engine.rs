@@ -8,6 +8,8 @@ use crossbeam_channel::Sender;
 use vrnn_core::rng::derive_seed;
 use vrnn_core::{Model, Stream, StreamError};
 
+use crate::gate::DelayedGate;
+
 /// Crossfade between an old and a new model.
 pub const CROSSFADE_SECONDS: f32 = 0.020;
 const ATTACK_SECONDS: f32 = 0.005;
@@ -89,6 +91,8 @@ pub struct Player {
     midi: bool,
     right_on: bool,
     note: Option<u8>,
+    /// The MIDI gate, delayed to when the sound it belongs to comes out.
+    gate: DelayedGate,
     level: f32,
     attack_step: f32,
     release_step: f32,
@@ -109,6 +113,7 @@ impl Player {
             midi,
             right_on: false,
             note: None,
+            gate: DelayedGate::new(!midi),
             level: 0.0,
             attack_step: 1.0 / (ATTACK_SECONDS * rate),
             release_step: 1.0 / (RELEASE_SECONDS * rate),
@@ -154,6 +159,7 @@ impl Player {
             self.retire(old);
         }
         self.note = None;
+        self.gate.set_now(!midi);
         self.level = if midi { 0.0 } else { 1.0 };
         self.right_on = false;
         self.position = 0;
@@ -171,6 +177,7 @@ impl Player {
         if midi != self.midi {
             self.midi = midi;
             self.note = None;
+            self.gate.set_now(!midi);
             if !midi {
                 self.level = 1.0;
                 self.current.set_pitch(1.0);
@@ -187,12 +194,14 @@ impl Player {
         self.current.restart(self.seed);
         self.current.set_pitch(note_ratio(note));
         self.right_on = false;
+        self.gate.schedule(self.position + self.current.latency() as u64, true);
     }
 
     /// Releases the playing note (any note for a wildcard `None`).
     pub fn note_off(&mut self, note: Option<u8>) {
-        if note.is_none() || self.note == note {
+        if self.note.is_some() && (note.is_none() || self.note == note) {
             self.note = None;
+            self.gate.schedule(self.position + self.current.latency() as u64, false);
         }
     }
 
@@ -248,13 +257,15 @@ impl Player {
             }
         }
         self.position += 1;
-        let gate = !self.midi || self.note.is_some();
+        let gate = !self.midi || self.gate.at(self.position);
         self.level = if gate {
             (self.level + self.attack_step).min(1.0)
         } else {
             (self.level - self.release_step).max(0.0)
         };
-        if self.level == 0.0 && self.outgoing.is_none() {
+        // Silent and idle: the voice waits. A pending note-on keeps it running through its
+        // look-ahead, so that its sound and the gate arrive together.
+        if self.level == 0.0 && self.outgoing.is_none() && !self.gate.waiting() {
             return (0.0, 0.0);
         }
         let wide = c.width > 0.0;

@@ -3,6 +3,7 @@
 
 pub mod editor;
 pub mod engine;
+mod gate;
 pub mod loader;
 pub mod params;
 pub mod telemetry;

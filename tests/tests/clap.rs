@@ -101,6 +101,10 @@ fn midi_mode_plays_notes_and_releases_them() {
     // Switching from free-running to MIDI releases the free voice (150 ms), then silence.
     assert!(l[rate / 5..rate / 2].iter().all(|v| *v == 0.0), "silence before the first note-on");
     assert!(rms(&l[rate / 2 + 2000..rate]) > 1e-3, "sound during the note");
+    // The envelope opens when the note's sound comes out: one latency (the look-ahead frame,
+    // 600 samples, and the resampler's 384) after the note-on.
+    let onset = l[rate / 2..].iter().position(|v| *v != 0.0).unwrap();
+    assert!((980..=990).contains(&onset), "sound starts {onset} samples after the note-on");
     let release_end = rate + rate * 2 / 10;
     assert!(l[release_end..3 * rate / 2].iter().all(|v| *v == 0.0), "released within 200 ms");
     assert!(rms(&l[rate..rate + 2000]) > 0.0, "the release is a fade, not a cut");
