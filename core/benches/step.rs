@@ -6,6 +6,7 @@
 #[path = "../tests/common/mod.rs"]
 mod common;
 
+use std::collections::HashMap;
 use std::hint::black_box;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -85,7 +86,7 @@ impl ScalarCell {
 /// Weight formats the cells and steps are measured in.
 const PRECISIONS: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Bf16];
 
-fn bench_cells(c: &mut Criterion) {
+fn bench_cells(c: &mut Criterion, weights: &mut WeightBytes) {
     let mut group = c.benchmark_group("cell");
     let mut rng = Rng::new(1);
     let isa = Isa::detect();
@@ -107,7 +108,7 @@ fn bench_cells(c: &mut Criterion) {
                 group.bench_function(BenchmarkId::new(precision.name(), &name), |b| {
                     b.iter(|| packed.step(isa, black_box(&x), &mut state))
                 });
-                record_bytes("cell", &name, precision, packed.bytes());
+                weights.insert(format!("cell/{precision}/{name}"), packed.bytes());
             }
             let mut scalar = ScalarCell {
                 cell,
@@ -136,7 +137,7 @@ fn bench_cells(c: &mut Criterion) {
         group.bench_function(BenchmarkId::new(precision.name(), "dense-1024-400"), |b| {
             b.iter(|| dense.forward(isa, black_box(&x), &mut y))
         });
-        record_bytes("cell", "dense-1024-400", precision, dense.bytes());
+        weights.insert(format!("cell/{precision}/dense-1024-400"), dense.bytes());
     }
     group.bench_function(BenchmarkId::new("scalar", "dense-1024-400"), |b| {
         b.iter(|| scalar_matvec(&w, &bias, black_box(&x[..input]), &mut y))
@@ -177,7 +178,7 @@ fn step_models() -> Vec<(String, ModelFile)> {
     models
 }
 
-fn bench_step(c: &mut Criterion) {
+fn bench_step(c: &mut Criterion, weights: &mut WeightBytes) {
     let mut group = c.benchmark_group("step");
     for (name, file) in step_models() {
         for precision in PRECISIONS {
@@ -186,7 +187,7 @@ fn bench_step(c: &mut Criterion) {
             group.bench_function(BenchmarkId::new(precision.name(), &name), |b| {
                 b.iter(|| black_box(generator.step(1.0, 1.0)[0]))
             });
-            record_bytes("step", &name, precision, model.step_bytes());
+            weights.insert(format!("step/{precision}/{name}"), model.step_bytes());
         }
         let config = &file.config;
         let mut reference = common::reference::Reference::new(&file);
@@ -207,12 +208,8 @@ fn bench_step(c: &mut Criterion) {
     group.finish();
 }
 
-/// Weight bytes of each measured kernel, for the roofline in the summary.
-fn record_bytes(group: &str, name: &str, precision: Precision, bytes: usize) {
-    let path = criterion_root().join(group).join(precision.name()).join(name).join("bytes");
-    let _ = std::fs::create_dir_all(path.parent().expect("has a parent"));
-    let _ = std::fs::write(path, bytes.to_string());
-}
+/// Weight bytes of each measured kernel, by "group/precision/name", for the roofline.
+type WeightBytes = HashMap<String, usize>;
 
 fn criterion_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion")
@@ -314,16 +311,12 @@ fn callback_table(quick: bool) {
 }
 
 /// Reads criterion's estimates back and prints the ratios and the roofline.
-fn summary(quick: bool) {
+fn summary(weights: &WeightBytes, quick: bool) {
     let root = criterion_root();
     let median_ns = |group: &str, which: &str, name: &str| -> Option<f64> {
         let p = root.join(group).join(which).join(name).join("new/estimates.json");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;
         v["median"]["point_estimate"].as_f64()
-    };
-    let bytes = |group: &str, which: &str, name: &str| -> Option<usize> {
-        let p = root.join(group).join(which).join(name).join("bytes");
-        std::fs::read_to_string(p).ok()?.trim().parse().ok()
     };
     println!(
         "\n| benchmark | f32 (us) | f16 (us) | bf16 (us) | scalar (us) | f32 / f16 | scalar / f32 |\n\
@@ -357,7 +350,9 @@ fn summary(quick: bool) {
                 ratio(t[3], t[0])
             );
             for (i, p) in PRECISIONS.iter().enumerate() {
-                if let (Some(ns), Some(b)) = (t[i], bytes(group, p.name(), &name)) {
+                if let (Some(ns), Some(b)) =
+                    (t[i], weights.get(&format!("{group}/{p}/{name}")).copied())
+                {
                     roofline.push((format!("{group}/{name} {p}"), b, ns));
                 }
             }
@@ -400,8 +395,9 @@ fn main() {
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
-    bench_cells(&mut c);
-    bench_step(&mut c);
+    let mut weights = WeightBytes::new();
+    bench_cells(&mut c, &mut weights);
+    bench_step(&mut c, &mut weights);
     c.final_summary();
-    summary(quick);
+    summary(&weights, quick);
 }

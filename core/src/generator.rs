@@ -237,10 +237,11 @@ impl Generator {
         temperature: f32,
         noise: f32,
     ) -> &[f32] {
-        self.job = Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise };
+        self.finish_step();
         self.noise.eps_z.copy_from_slice(&noise_in.eps_z);
         self.noise.eps_x.copy_from_slice(&noise_in.eps_x);
         self.noise.u = noise_in.u;
+        self.job = Job::start(temperature, noise);
         self.finish_step();
         &self.s.frame
     }
@@ -253,7 +254,7 @@ impl Generator {
         self.rng.fill_gaussian(&mut self.noise.eps_z);
         self.rng.fill_gaussian(&mut self.noise.eps_x);
         self.noise.u = self.rng.uniform();
-        self.job = Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise };
+        self.job = Job::start(temperature, noise);
     }
 
     /// Bytes of weights a whole step streams: the unit of `work`'s budget.
@@ -310,7 +311,7 @@ impl Generator {
             Stage::Start if m.prior.is_some() => Stage::Mlp(Net::Prior, 0),
             Stage::Start if latent => Stage::SampleZ,
             Stage::Start => Stage::Embed,
-            Stage::Mlp(net, i) if i + 1 < self.mlp(net).layers().len() => Stage::Mlp(net, i + 1),
+            Stage::Mlp(net, i) if i + 1 < net_mlp(m, net).layers().len() => Stage::Mlp(net, i + 1),
             Stage::Mlp(Net::Prior, _) => Stage::PriorHead,
             Stage::PriorHead => Stage::SampleZ,
             Stage::SampleZ => Stage::Mlp(Net::PhiZ, 0),
@@ -328,24 +329,13 @@ impl Generator {
         }
     }
 
-    fn mlp(&self, net: Net) -> &Mlp {
-        let m = &*self.model;
-        match net {
-            // Stages of absent networks are never entered (see `after`).
-            Net::Prior => &m.prior.as_ref().expect("prior stage without a prior").trunk,
-            Net::PhiZ => m.phi_z.as_ref().expect("phi_z stage without a latent"),
-            Net::Decoder => &m.decoder.trunk,
-            Net::PhiX => &m.phi_x,
-        }
-    }
-
     /// Rows of weights a stage multiplies, and the bytes per row (0 rows: no matrix).
     fn stage_size(&self, stage: Stage) -> (usize, usize) {
         let m = &*self.model;
         let (gates, ih, hh) = m.rnn.gate_rows();
         match stage {
             Stage::Mlp(net, i) => {
-                let layer = &self.mlp(net).layers()[i];
+                let layer = &net_mlp(m, net).layers()[i];
                 (layer.out(), layer.row_bytes())
             }
             Stage::PriorHead => {
@@ -365,18 +355,14 @@ impl Generator {
         let s = &mut self.s;
         match stage {
             Stage::Mlp(net, i) => {
-                let (mlp, input, scratch) = match net {
-                    Net::Prior => (
-                        &m.prior.as_ref().expect("prior").trunk,
-                        &self.state.h[..],
-                        s.prior.as_mut(),
-                    ),
-                    Net::PhiZ => (m.phi_z.as_ref().expect("phi_z"), &s.z[..], s.phi_z.as_mut()),
-                    Net::Decoder => (&m.decoder.trunk, &s.dec_in[..], Some(&mut s.decoder)),
-                    Net::PhiX => (&m.phi_x, &s.x[..], Some(&mut s.phi_x)),
+                let (input, scratch) = match net {
+                    Net::Prior => (&self.state.h[..], s.prior.as_mut()),
+                    Net::PhiZ => (&s.z[..], s.phi_z.as_mut()),
+                    Net::Decoder => (&s.dec_in[..], Some(&mut s.decoder)),
+                    Net::PhiX => (&s.x[..], Some(&mut s.phi_x)),
                 };
                 let scratch = scratch.expect("scratch exists for every network present");
-                mlp.layer_rows(isa, i, rows, input, scratch);
+                net_mlp(m, net).layer_rows(isa, i, rows, input, scratch);
             }
             Stage::PriorHead => {
                 if let (Some(p), Some(ps)) = (&m.prior, &s.prior) {
@@ -537,8 +523,23 @@ struct Job {
 }
 
 impl Job {
+    fn start(temperature: f32, noise: f32) -> Job {
+        Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise }
+    }
+
     fn idle() -> Job {
-        Job { stage: Stage::Done, row: 0, spent: 0, temperature: 0.0, noise: 0.0 }
+        Job { stage: Stage::Done, ..Job::start(0.0, 0.0) }
+    }
+}
+
+/// The MLP `net` of `m`.
+fn net_mlp(m: &Model, net: Net) -> &Mlp {
+    match net {
+        // Stages of absent networks are never entered (see `Generator::after`).
+        Net::Prior => &m.prior.as_ref().expect("prior stage without a prior").trunk,
+        Net::PhiZ => m.phi_z.as_ref().expect("phi_z stage without a latent"),
+        Net::Decoder => &m.decoder.trunk,
+        Net::PhiX => &m.phi_x,
     }
 }
 

@@ -96,6 +96,15 @@ impl Shared {
         Selected { model: Arc::new(model), name: BUILTIN_NAME.into(), path: String::new() }
     }
 
+    /// The model at `path` (the built-in voice for an empty one) in `precision`.
+    fn open(&self, path: &str, precision: Precision) -> Result<Selected, vrnn_core::ModelError> {
+        if path.is_empty() {
+            Ok(self.builtin_selected(precision))
+        } else {
+            load(path, precision)
+        }
+    }
+
     /// Makes the selection follow the model path and precision saved in the plugin state (a
     /// reopened project): loads it if it is new; falls back to the built-in voice if it is
     /// missing.
@@ -112,10 +121,7 @@ impl Shared {
 
     /// The model a saved path names, or the built-in voice (saying why) when it cannot load.
     fn restore(&self, path: &str, precision: Precision) -> Selected {
-        if path.is_empty() {
-            return self.builtin_selected(precision);
-        }
-        match load(path, precision) {
+        match self.open(path, precision) {
             Ok(s) => {
                 self.set_status(String::new());
                 s
@@ -167,30 +173,22 @@ pub fn executor(
     engine_tx: Sender<Box<Engine>>,
 ) -> TaskExecutor<VrnnSynth> {
     Box::new(move |task| {
-        let precision = params.precision();
-        let path = match task {
-            Task::Load(path) => path.to_string_lossy().into_owned(),
-            Task::UseBuiltin => String::new(),
-            Task::SetPrecision(p) => {
-                params.set_precision(p);
-                shared.selected().path
-            }
+        let (path, precision) = match task {
+            Task::Load(path) => (path.to_string_lossy().into_owned(), params.precision()),
+            Task::UseBuiltin => (String::new(), params.precision()),
+            Task::SetPrecision(p) => (shared.selected().path, p),
         };
-        let selected = if path.is_empty() {
-            shared.builtin_selected(params.precision())
-        } else {
-            match load(&path, params.precision()) {
-                Ok(s) => s,
-                Err(e) => {
-                    // The current model keeps playing, in its own precision.
-                    params.set_precision(precision);
-                    shared.set_status(e.to_string());
-                    return;
-                }
+        let selected = match shared.open(&path, precision) {
+            Ok(s) => s,
+            Err(e) => {
+                // The current model keeps playing.
+                shared.set_status(e.to_string());
+                return;
             }
         };
         shared.set_status(String::new());
         params.model_path.set_quiet(&selected.path);
+        params.set_precision(precision);
         shared.switch(selected, &engine_tx);
     })
 }

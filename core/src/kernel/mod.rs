@@ -64,6 +64,68 @@ impl Isa {
     }
 }
 
+/// `y = bias + w x` over rows of `stride` weights.
+type Matvec<T> = fn(&[T], usize, &[f32], &[f32], &mut [f32]);
+/// The same, with CPU features the caller must have checked.
+type UnsafeMatvec<T> = unsafe fn(&[T], usize, &[f32], &[f32], &mut [f32]);
+
+/// The matrix-vector kernels for one stored weight type, one per instruction set.
+struct Kernels<T> {
+    portable: Matvec<T>,
+    #[cfg(target_arch = "x86_64")]
+    avx2: UnsafeMatvec<T>,
+    #[cfg(target_arch = "x86_64")]
+    avx512: UnsafeMatvec<T>,
+    #[cfg(target_arch = "aarch64")]
+    neon: UnsafeMatvec<T>,
+}
+
+impl<T> Kernels<T> {
+    fn run(&self, isa: Isa, w: &[T], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+        match isa {
+            Isa::Portable => (self.portable)(w, stride, x, bias, y),
+            // SAFETY (all arms below): the variant exists only when detection found the
+            // features; `w` holds `y.len()` rows of `stride`, a multiple of LANES.
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx2Fma => unsafe { (self.avx2)(w, stride, x, bias, y) },
+            #[cfg(target_arch = "x86_64")]
+            Isa::Avx512 => unsafe { (self.avx512)(w, stride, x, bias, y) },
+            #[cfg(target_arch = "aarch64")]
+            Isa::Neon => unsafe { (self.neon)(w, stride, x, bias, y) },
+        }
+    }
+}
+
+const F32_KERNELS: Kernels<f32> = Kernels {
+    portable: portable::matvec_f32,
+    #[cfg(target_arch = "x86_64")]
+    avx2: x86::matvec_avx2_f32,
+    #[cfg(target_arch = "x86_64")]
+    avx512: x86::matvec_avx512_f32,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::matvec_f32,
+};
+
+const F16_KERNELS: Kernels<u16> = Kernels {
+    portable: portable::matvec_f16,
+    #[cfg(target_arch = "x86_64")]
+    avx2: x86::matvec_avx2_f16,
+    #[cfg(target_arch = "x86_64")]
+    avx512: x86::matvec_avx512_f16,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::matvec_f16,
+};
+
+const BF16_KERNELS: Kernels<u16> = Kernels {
+    portable: portable::matvec_bf16,
+    #[cfg(target_arch = "x86_64")]
+    avx2: x86::matvec_avx2_bf16,
+    #[cfg(target_arch = "x86_64")]
+    avx512: x86::matvec_avx512_bf16,
+    #[cfg(target_arch = "aarch64")]
+    neon: neon::matvec_bf16,
+};
+
 /// Weights as stored: f32, or the 16-bit patterns of f16 / bf16 values.
 #[derive(Debug)]
 enum Storage {
@@ -211,44 +273,9 @@ impl PackedMatrix {
         let x = &x[..self.stride];
         let s = self.stride;
         match &self.storage {
-            Storage::F32(v) => {
-                let w = &v[span];
-                match isa {
-                    Isa::Portable => portable::matvec_f32(w, s, x, bias, y),
-                    // SAFETY (all arms below): the variant exists only when detection found
-                    // the features; `w` holds `y.len()` rows of `s`, a multiple of LANES.
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma => unsafe { x86::matvec_avx2_f32(w, s, x, bias, y) },
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => unsafe { x86::matvec_avx512_f32(w, s, x, bias, y) },
-                    #[cfg(target_arch = "aarch64")]
-                    Isa::Neon => unsafe { neon::matvec_f32(w, s, x, bias, y) },
-                }
-            }
-            Storage::F16(v) => {
-                let w = &v[span];
-                match isa {
-                    Isa::Portable => portable::matvec_f16(w, s, x, bias, y),
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma => unsafe { x86::matvec_avx2_f16(w, s, x, bias, y) },
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => unsafe { x86::matvec_avx512_f16(w, s, x, bias, y) },
-                    #[cfg(target_arch = "aarch64")]
-                    Isa::Neon => unsafe { neon::matvec_f16(w, s, x, bias, y) },
-                }
-            }
-            Storage::Bf16(v) => {
-                let w = &v[span];
-                match isa {
-                    Isa::Portable => portable::matvec_bf16(w, s, x, bias, y),
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx2Fma => unsafe { x86::matvec_avx2_bf16(w, s, x, bias, y) },
-                    #[cfg(target_arch = "x86_64")]
-                    Isa::Avx512 => unsafe { x86::matvec_avx512_bf16(w, s, x, bias, y) },
-                    #[cfg(target_arch = "aarch64")]
-                    Isa::Neon => unsafe { neon::matvec_bf16(w, s, x, bias, y) },
-                }
-            }
+            Storage::F32(v) => F32_KERNELS.run(isa, &v[span], s, x, bias, y),
+            Storage::F16(v) => F16_KERNELS.run(isa, &v[span], s, x, bias, y),
+            Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[span], s, x, bias, y),
         }
     }
 
