@@ -77,11 +77,75 @@ impl Mlp {
     }
 }
 
-/// Global waveform normalisation: model space x = (raw - mean) / std.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+/// What a frame vector holds (see `crate::domain`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Domain {
+    /// The paper's: consecutive waveform samples.
+    #[default]
+    Time,
+    /// Coefficients of an orthogonal lapped transform (sine window, hop = frame size).
+    Mdct,
+}
+
+impl Domain {
+    pub fn name(self) -> &'static str {
+        match self {
+            Domain::Time => "time",
+            Domain::Mdct => "mdct",
+        }
+    }
+}
+
+impl std::str::FromStr for Domain {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Domain, String> {
+        match s {
+            "time" => Ok(Domain::Time),
+            "mdct" => Ok(Domain::Mdct),
+            _ => Err(format!("'{s}' is not a frame domain: use time or mdct")),
+        }
+    }
+}
+
+impl std::fmt::Display for Domain {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Normalisation of the frame vectors: model space x_i = (raw_i - mean) / (std * scale_i).
+/// The waveform's global mean and std, and for spectral domains one scale per coefficient
+/// (empty: all 1, as in every time-domain model).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalisation {
     pub mean: f32,
     pub std: f32,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub scale: Vec<f32>,
+}
+
+impl Normalisation {
+    pub fn global(mean: f32, std: f32) -> Normalisation {
+        Normalisation { mean, std, scale: Vec::new() }
+    }
+
+    /// The divisor of frame position i.
+    pub fn std_at(&self, i: usize) -> f32 {
+        self.std * self.scale.get(i).copied().unwrap_or(1.0)
+    }
+
+    /// The divisors of a whole frame of `frame` values.
+    pub fn frame_std(&self, frame: usize) -> Vec<f32> {
+        (0..frame).map(|i| self.std_at(i)).collect()
+    }
+
+    /// ln |det| of the map from model space back to raw values, per frame: what turns a
+    /// density in model space into one in the waveform's own scale (the domains'
+    /// transforms are orthogonal and add nothing).
+    pub fn log_det(&self, frame: usize) -> f64 {
+        (0..frame).map(|i| (self.std_at(i) as f64).ln()).sum()
+    }
 }
 
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
@@ -95,6 +159,21 @@ pub struct Provenance {
     /// Validation negative ELBO per frame (normalised space), when known.
     #[serde(default)]
     pub validation_nelbo: Option<f64>,
+    /// The sound-match report against the training audio, when made.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sound: Option<SoundMatch>,
+}
+
+/// The sound-match report's summary (`trainer eval --sound`, and the end of `fit`).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct SoundMatch {
+    pub verdict: String,
+    /// What the render was compared with.
+    pub references: String,
+    /// Long-term spectrum distance, dB RMS over third-octave bands.
+    pub ltas_db: f64,
+    pub voiced_fraction: f64,
+    pub click_ratio: f64,
 }
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -113,6 +192,9 @@ pub struct ModelConfig {
     pub decoder: Mlp,
     pub frame_size: usize,
     pub sample_rate: u32,
+    /// Files written before frame domains existed are time-domain models.
+    #[serde(default)]
+    pub domain: Domain,
     pub normalisation: Normalisation,
     #[serde(default)]
     pub provenance: Provenance,
@@ -157,7 +239,8 @@ impl ModelConfig {
             decoder: mlp,
             frame_size: 200,
             sample_rate: 16_000,
-            normalisation: Normalisation { mean: 0.0, std: 1.0 },
+            domain: Domain::Time,
+            normalisation: Normalisation::global(0.0, 1.0),
             provenance: Provenance::default(),
         }
     }
@@ -232,6 +315,21 @@ impl ModelConfig {
                 "normalisation mean {} / std {} must be finite with std > 0",
                 n.mean, n.std
             ));
+        }
+        if !n.scale.is_empty() {
+            if n.scale.len() != self.frame_size {
+                return Err(format!(
+                    "normalisation has {} per-coefficient scales for frames of {}",
+                    n.scale.len(),
+                    self.frame_size
+                ));
+            }
+            if let Some(i) = n.scale.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+                return Err(format!(
+                    "normalisation scale {i} is {} (must be finite and > 0)",
+                    n.scale[i]
+                ));
+            }
         }
         let params = crate::names::tensor_specs(self)
             .iter()

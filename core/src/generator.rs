@@ -198,7 +198,8 @@ impl Generator {
         &self.s.sigma0
     }
 
-    /// The last step's output mean and sigma (the chosen component's), normalised space.
+    /// The last step's output mean and sigma, normalised space: the sampled component's
+    /// after `step`, the one that best explains the frame after `step_posterior`.
     pub fn output_mu(&self) -> &[f32] {
         &self.s.mu_x
     }
@@ -207,7 +208,8 @@ impl Generator {
         &self.s.sigma_x
     }
 
-    /// The last frame, in the waveform's scale.
+    /// The last frame, unnormalised, in the model's domain (waveform samples for a
+    /// time-domain model; `crate::domain` turns other domains into samples).
     pub fn frame(&self) -> &[f32] {
         &self.s.frame
     }
@@ -423,16 +425,17 @@ impl Generator {
         }
     }
 
-    /// Runs the encoder on `frame` (waveform scale), scores it, and advances the state with
-    /// it. The frame must hold `frame_size` samples.
+    /// Runs the encoder on `frame` (the domain's values, unnormalised: waveform samples for a
+    /// time-domain model), scores it, and advances the state with it. The frame must hold
+    /// `frame_size` values.
     pub fn step_posterior(&mut self, frame: &[f32], z_mode: PosteriorZ<'_>) -> PosteriorStep<'_> {
         let m = &*self.model;
         let isa = self.isa;
         let c = &m.config;
         let s = &mut self.s;
-        let norm = c.normalisation;
-        for (x, raw) in s.x.iter_mut().zip(&frame[..c.frame_size]) {
-            *x = (raw - norm.mean) / norm.std;
+        let mean = c.normalisation.mean;
+        for ((x, raw), std) in s.x.iter_mut().zip(&frame[..c.frame_size]).zip(&m.frame_std) {
+            *x = (raw - mean) / std;
         }
         prior(m, isa, &self.state.h, s);
         let px = m.phi_x.forward(isa, &s.x, &mut s.phi_x);
@@ -466,6 +469,10 @@ impl Generator {
                     output_head(m, isa, k, s);
                     *term = (s.logits[k] as f64 - lse) - gaussian_nll(&s.x, &s.mu_x, &s.sigma_x);
                 }
+                // Leave the component that best explains the frame in mu_x / sigma_x
+                // (what resynthesis plays).
+                let best = (0..kk).max_by(|a, b| terms[*a].total_cmp(&terms[*b])).unwrap_or(0);
+                output_head(m, isa, best, s);
                 -log_sum_exp_f64(&terms[..kk])
             }
             None => {
@@ -495,9 +502,9 @@ impl Generator {
         let f = c.frame_size;
         let finite = s.x[..f].iter().all(|v| v.is_finite()) && self.state.is_finite();
         if finite {
-            let n = c.normalisation;
-            for (out, x) in s.frame.iter_mut().zip(&s.x[..f]) {
-                *out = x * n.std + n.mean;
+            let mean = c.normalisation.mean;
+            for ((out, x), std) in s.frame.iter_mut().zip(&s.x[..f]).zip(&m.frame_std) {
+                *out = x * std + mean;
             }
             self.latent_delta = s.mu0.iter().zip(&s.prev_mu0).map(|(a, b)| (a - b) * (a - b)).sum();
             s.prev_mu0.copy_from_slice(&s.mu0);

@@ -5,6 +5,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod domain;
 pub mod file;
 pub mod generator;
 pub mod kernel;
@@ -14,7 +15,10 @@ pub mod nn;
 pub mod rng;
 pub mod stream;
 
-pub use config::{Cell, Latent, Mlp as MlpSpec, ModelConfig, Normalisation, Output, Provenance};
+pub use config::{
+    Cell, Domain, Latent, Mlp as MlpSpec, ModelConfig, Normalisation, Output, Provenance,
+    SoundMatch,
+};
 pub use file::{write_atomic, ModelError, ModelFile};
 pub use generator::{Generator, PosteriorStep, PosteriorZ, StepNoise};
 pub use kernel::{Isa, Precision};

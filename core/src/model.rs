@@ -33,6 +33,8 @@ pub struct Model {
     /// Mixture logits (GMM output only).
     pub logits: Option<Dense>,
     pub rnn: Recurrent,
+    /// The normalisation's divisor of each frame position (`Normalisation::std_at`).
+    pub frame_std: Vec<f32>,
 }
 
 /// A model file's tensors, packed in one precision.
@@ -109,6 +111,7 @@ impl Model {
                 f.tensor(names::RNN_BIAS_HH),
             )
             .with_precision(precision),
+            frame_std: c.normalisation.frame_std(fr),
         }
     }
 

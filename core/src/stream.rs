@@ -11,6 +11,7 @@ use rubato::{
     WindowFunction,
 };
 
+use crate::domain::{self, FrameCodec};
 use crate::generator::Generator;
 use crate::model::Model;
 
@@ -53,6 +54,8 @@ const PACE: usize = 16;
 
 pub struct Stream {
     generator: Generator,
+    /// Turns the generator's frames (in the model's domain) into samples.
+    codec: Box<dyn FrameCodec>,
     schedule: Schedule,
     resampler: Async<f32>,
     /// host rate / model rate.
@@ -116,7 +119,9 @@ impl Stream {
         .map_err(|e| StreamError::Resampler(e.to_string()))?;
         let out = vec![0.0; resampler.output_frames_max()];
         let frame = vec![0.0; c.frame_size];
+        let codec = domain::codec(c);
         let mut stream = Stream {
+            codec,
             generator,
             schedule,
             resampler,
@@ -172,6 +177,7 @@ impl Stream {
     /// Restarts the voice from `seed`: the same seed replays the same audio.
     pub fn reset(&mut self, seed: u64) {
         self.generator.reset(seed);
+        self.codec.reset();
         self.resampler.reset();
         self.pitch = 1.0;
         let _ = self.resampler.set_resample_ratio(self.base_ratio, false);
@@ -194,14 +200,17 @@ impl Stream {
         }
     }
 
-    /// Samples of delay at the host rate (at the original pitch): the resampler's, and for
-    /// a spread schedule the frame of look-ahead.
+    /// Samples of delay at the host rate (at the original pitch): the resampler's, the
+    /// frame domain's (a frame for MDCT's overlap-add), and for a spread schedule the frame
+    /// of look-ahead.
     pub fn latency(&self) -> usize {
         let look_ahead = match self.schedule {
             Schedule::Immediate => 0,
-            Schedule::Spread => (self.frame.len() as f64 * self.base_ratio).round() as usize,
+            Schedule::Spread => 1,
         };
-        self.resampler.output_delay() + look_ahead
+        let frames = look_ahead + self.codec.latency_frames();
+        let frame_samples = (frames * self.frame.len()) as f64 * self.base_ratio;
+        self.resampler.output_delay() + frame_samples.round() as usize
     }
 
     /// Frames generated since construction (or the last reset).
@@ -267,7 +276,7 @@ impl Stream {
             self.generator.begin_step(self.temperature, self.noise);
         }
         self.generator.finish_step();
-        self.frame.copy_from_slice(self.generator.frame());
+        self.codec.synthesise(self.generator.frame(), &mut self.frame);
         self.frame_pos = 0;
         self.frames += 1;
         if self.schedule == Schedule::Spread {

@@ -239,7 +239,7 @@ fn gmm_nll_equals_a_direct_sum_over_components() {
     let mut generator = Generator::new(Arc::new(Model::from_file(&file)), 0);
     let reference = Reference::new(&file);
     let (f, k) = (config.frame_size, 3);
-    let n = config.normalisation;
+    let n = &config.normalisation;
     let mut rng = Rng::new(4);
     let x: Vec<f64> = (0..f).map(|_| rng.gaussian() as f64 * 0.5).collect();
     let raw: Vec<f32> = x.iter().map(|v| *v as f32 * n.std + n.mean).collect();

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{random_model, small_config};
-use vrnn_core::{Cell, Latent, Model, Output, Stream};
+use vrnn_core::{Cell, Domain, Latent, Model, ModelConfig, Output, Stream};
 
 struct Counting;
 
@@ -33,9 +33,12 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn ten_seconds_of_streaming_allocate_nothing() {
-    for (cell, output) in [(Cell::Lstm, Output::Gmm { components: 3 }), (Cell::Gru, Output::Gauss)]
-    {
-        let config = small_config(cell, Latent::Conditional, output);
+    for (cell, output, domain) in [
+        (Cell::Lstm, Output::Gmm { components: 3 }, Domain::Time),
+        (Cell::Gru, Output::Gauss, Domain::Time),
+        (Cell::Lstm, Output::Gauss, Domain::Mdct),
+    ] {
+        let config = ModelConfig { domain, ..small_config(cell, Latent::Conditional, output) };
         let model = Arc::new(Model::from_file(&random_model(&config, 1)));
         let rate = 48_000.0;
         let mut stream = Stream::new(model, rate, 1).unwrap();
@@ -54,6 +57,6 @@ fn ten_seconds_of_streaming_allocate_nothing() {
         stream.reset(2);
         stream.process(&mut block);
         let after = ALLOCATIONS.load(Ordering::SeqCst);
-        assert_eq!(after - before, 0, "{cell:?}: allocations while streaming");
+        assert_eq!(after - before, 0, "{cell:?} {domain:?}: allocations while streaming");
     }
 }

@@ -136,9 +136,10 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
         let selected = self.shared.selected();
         let c = &selected.model.config;
         ui.label(format!(
-            "Model: {} — {} ({:?}, hidden {}, latent {}), {} parameters as {}, {} Hz, frames of {}",
+            "Model: {} — {} ({} domain, {:?}, hidden {}, latent {}), {} parameters as {}, {} Hz, frames of {}",
             selected.name,
             c.variant_name(),
+            c.domain,
             c.cell,
             c.hidden,
             c.z_size(),
@@ -157,6 +158,13 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
             pv.validation_nelbo
                 .map_or(String::new(), |v| format!(", validation -ELBO {v:.1} nats/frame"))
         ));
+        ui.label(match &pv.sound {
+            Some(s) => format!(
+                "Sound match vs {}: {} (spectrum {:.1} dB apart, voiced {:.2}, clicks {:.2})",
+                s.references, s.verdict, s.ltas_db, s.voiced_fraction, s.click_ratio
+            ),
+            None => "Sound match: not measured (trainer eval --sound)".to_string(),
+        });
         ui.horizontal(|ui| {
             if ui.button("Load…").clicked() {
                 if let Some(path) =

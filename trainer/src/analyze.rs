@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Result};
 use serde::Serialize;
-use vrnn_core::{Generator, Model, PosteriorZ};
+use vrnn_core::{domain, Generator, Model, PosteriorZ};
 
 use crate::{audio, plot};
 
@@ -32,7 +32,7 @@ pub fn analyze(model: Arc<Model>, wav: &Path) -> Result<(Analysis, Vec<f32>)> {
     let mut g = Generator::new(model, 0);
     let (mut delta, mut kl) = (Vec::new(), Vec::new());
     let mut previous: Option<Vec<f32>> = None;
-    for frame in x.chunks_exact(f) {
+    for frame in domain::codec(&c).analyse(&x).chunks_exact(f) {
         let p = g.step_posterior(frame, PosteriorZ::Mean);
         let d = previous.as_ref().map_or(0.0, |prev| {
             prev.iter().zip(p.mu_z).map(|(a, b)| ((b - a) as f64).powi(2)).sum()
@@ -42,8 +42,7 @@ pub fn analyze(model: Arc<Model>, wav: &Path) -> Result<(Analysis, Vec<f32>)> {
         previous = Some(p.mu_z.to_vec());
     }
     let frames = delta.len();
-    let waveform = x[..frames * f].to_vec();
-    Ok((Analysis { frames, frame_seconds: c.frame_seconds(), delta, kl }, waveform))
+    Ok((Analysis { frames, frame_seconds: c.frame_seconds(), delta, kl }, x))
 }
 
 /// The three stacked panels as a PNG of `size` pixels.

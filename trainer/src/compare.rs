@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use vrnn_core::Model;
+use vrnn_core::{Domain, Model};
 
 use crate::dataset::Dataset;
 use crate::eval::{evaluate_signals, Evaluation};
@@ -27,6 +27,9 @@ pub struct CompareOptions {
     pub output: PathBuf,
     #[arg(long, value_enum, default_value = "small")]
     pub preset: Preset,
+    /// Frame domain of every variant (time: the paper's waveform frames).
+    #[arg(long, default_value_t = Domain::Mdct)]
+    pub domain: Domain,
     /// Training steps per variant.
     #[arg(long)]
     pub steps: Option<u64>,
@@ -70,6 +73,7 @@ pub fn compare(o: &CompareOptions) -> Result<String> {
         let mut opts = FitOptions::with_defaults(files.clone());
         opts.output = Some(o.output.join(format!("{name}.vrnn")));
         opts.preset = o.preset;
+        opts.domain = o.domain;
         opts.variant = variant;
         opts.mixtures = o.mixtures;
         opts.steps = o.steps;
@@ -81,20 +85,9 @@ pub fn compare(o: &CompareOptions) -> Result<String> {
         eprintln!("== {name}");
         let report = fit(&opts)?;
         let model = Arc::new(Model::load(&report.outputs.model)?);
-        // The held-out ranges fit used (same files, split and seed), back in the waveform's scale.
-        let c = &model.config;
-        let data = Dataset::load(
-            &files,
-            c.sample_rate,
-            opts.seq_len * c.frame_size,
-            opts.val_split,
-            o.seed,
-        )?;
-        let held_out: Vec<Vec<f32>> = data
-            .val
-            .iter()
-            .map(|v| v.iter().map(|x| x * data.norm.std + data.norm.mean).collect())
-            .collect();
+        // The held-out ranges fit used (same files, split and seed), as waveforms.
+        let data = Dataset::load(&files, &model.config, opts.seq_len, opts.val_split, o.seed)?;
+        let held_out = data.val_audio;
         let e = evaluate_signals(model, &held_out, opts.seq_len, o.seed, o.is_samples)?;
         curves.push((name, validation_curve(&report.outputs)?));
         rows.push(e);
@@ -147,10 +140,11 @@ fn table(rows: &[Evaluation], minutes: f64, o: &CompareOptions) -> String {
     let _ = writeln!(
         t,
         "\nNats, higher is better, in the raw waveform's scale (floats in [-1, 1]). {} frames in {} held-out sequences; \
-         preset {:?}, {} per variant, seed {}, {} IS samples. {:.1} minutes in all.",
+         preset {:?}, {} domain, {} per variant, seed {}, {} IS samples. {:.1} minutes in all.",
         rows.first().map_or(0, |e| e.frames),
         rows.first().map_or(0, |e| e.sequences),
         o.preset,
+        o.domain,
         o.steps.map_or_else(|| format!("{} minutes", o.minutes.unwrap_or(18.0)), |s| format!("{s} steps")),
         o.seed,
         o.is_samples,

@@ -1,73 +1,102 @@
-//! The training data: recordings normalised by one global mean and std, a validation range
-//! held out per file, random windows for training and fixed ones for validation.
+//! The training data: recordings turned into frames of the model's domain, a validation
+//! range held out per file, normalised with the training parts' statistics (one global
+//! mean and std for the waveform; one scale per coefficient for spectral domains), random
+//! windows for training and fixed ones for validation.
 
 use std::path::PathBuf;
 
 use anyhow::Result;
-use vrnn_core::{Normalisation, Rng};
+use vrnn_core::{domain, Domain, ModelConfig, Normalisation, Rng};
 
 use crate::audio;
+
+/// Per-coefficient scales never fall below this fraction of the overall RMS (-40 dB), so
+/// that bins the training audio barely uses cannot turn another recording's content there
+/// into huge normalised values.
+pub const SCALE_FLOOR: f32 = 0.01;
 
 pub struct Dataset {
     pub files: Vec<PathBuf>,
     pub norm: Normalisation,
-    /// Normalised training parts, one per file (a file may contribute two segments: the
-    /// parts before and after its validation range).
+    /// Normalised training frames, frame-major, one run per part (a file may contribute
+    /// two: the parts before and after its validation range).
     pub train: Vec<Vec<f32>>,
-    /// Normalised validation ranges, one per file.
+    /// Normalised validation frames, one run per file.
     pub val: Vec<Vec<f32>>,
-    /// Samples per training window: sequence length x frame size.
+    /// The validation ranges as waveforms (for scoring them with `eval`).
+    pub val_audio: Vec<Vec<f32>>,
+    /// Values per training window: sequence length x frame size.
     pub window: usize,
+    /// Values between two possible window starts: any sample for the time domain, whole
+    /// frames for spectral domains (their frames have a fixed alignment).
+    pub stride: usize,
 }
 
 impl Dataset {
-    /// Loads every file at `rate`, holds out `val_split` of each (at least one window) at a
-    /// position drawn from `seed`, and normalises with the training parts' statistics.
+    /// Loads every file at the model's rate, holds out `val_split` of each (at least one
+    /// window) at a position drawn from `seed`, turns the parts into frames of the
+    /// model's domain and normalises them with the training parts' statistics.
     pub fn load(
         files: &[PathBuf],
-        rate: u32,
-        window: usize,
+        config: &ModelConfig,
+        seq_len: usize,
         val_split: f64,
         seed: u64,
     ) -> Result<Dataset> {
+        let (rate, frame) = (config.sample_rate, config.frame_size);
+        let window = seq_len * frame;
         let min_seconds = 2.0 * window as f64 / rate as f64;
         let mut rng = Rng::new(seed ^ 0x5EED_DA7A);
-        let (mut train, mut val) = (Vec::new(), Vec::new());
+        let (mut train_audio, mut val_audio) = (Vec::new(), Vec::new());
         for path in files {
             let x = audio::load_mono(path, rate, min_seconds)?;
             let val_len = ((x.len() as f64 * val_split) as usize).clamp(window, x.len() - window);
             let start = (rng.next_u64() % (x.len() - val_len + 1) as u64) as usize;
-            val.push(x[start..start + val_len].to_vec());
+            val_audio.push(x[start..start + val_len].to_vec());
             for part in [&x[..start], &x[start + val_len..]] {
                 if part.len() >= window {
-                    train.push(part.to_vec());
+                    train_audio.push(part.to_vec());
                 }
             }
-            if train.is_empty() {
+            if train_audio.is_empty() {
                 // The held-out range split the file into two short parts: train on the longer.
                 let longer = if start >= x.len() - start - val_len {
                     &x[..start]
                 } else {
                     &x[start + val_len..]
                 };
-                train.push(longer.to_vec());
+                train_audio.push(longer.to_vec());
             }
         }
-        let norm = statistics(&train);
+        let codec = domain::codec(config);
+        let mut train: Vec<Vec<f32>> = train_audio.iter().map(|p| codec.analyse(p)).collect();
+        let mut val: Vec<Vec<f32>> = val_audio.iter().map(|p| codec.analyse(p)).collect();
+        let norm = match config.domain {
+            Domain::Time => waveform_statistics(&train),
+            Domain::Mdct => coefficient_statistics(&train, frame),
+        };
+        let frame_std = norm.frame_std(frame);
         for part in train.iter_mut().chain(val.iter_mut()) {
-            part.iter_mut().for_each(|v| *v = (*v - norm.mean) / norm.std);
+            for f in part.chunks_exact_mut(frame) {
+                f.iter_mut().zip(&frame_std).for_each(|(v, s)| *v = (*v - norm.mean) / s);
+            }
         }
-        Ok(Dataset { files: files.to_vec(), norm, train, val, window })
+        let stride = match config.domain {
+            Domain::Time => 1,
+            Domain::Mdct => frame,
+        };
+        Ok(Dataset { files: files.to_vec(), norm, train, val, val_audio, window, stride })
     }
 
-    pub fn train_samples(&self) -> usize {
+    /// Values in the training parts (samples for the time domain).
+    pub fn train_values(&self) -> usize {
         self.train.iter().map(Vec::len).sum()
     }
 
     /// A batch of random training windows, `[batch, window]` row-major, drawn from `rng`.
     /// Parts shorter than a window are padded with silence.
     pub fn train_batch(&self, batch: usize, rng: &mut Rng) -> Vec<f32> {
-        let total = self.train_samples() as u64;
+        let total = self.train_values() as u64;
         let mut out = vec![0.0; batch * self.window];
         for row in out.chunks_exact_mut(self.window) {
             // Files are drawn in proportion to their length.
@@ -81,8 +110,8 @@ impl Dataset {
                     hit
                 })
                 .unwrap_or(&self.train[0]);
-            let span = part.len().saturating_sub(self.window) as u64 + 1;
-            let start = (rng.next_u64() % span) as usize;
+            let span = (part.len().saturating_sub(self.window) / self.stride) as u64 + 1;
+            let start = (rng.next_u64() % span) as usize * self.stride;
             let n = self.window.min(part.len() - start);
             row[..n].copy_from_slice(&part[start..start + n]);
         }
@@ -100,9 +129,25 @@ impl Dataset {
 }
 
 /// Mean and std over all samples (f64 accumulation).
-fn statistics(parts: &[Vec<f32>]) -> Normalisation {
+fn waveform_statistics(parts: &[Vec<f32>]) -> Normalisation {
     let n: usize = parts.iter().map(Vec::len).sum();
     let mean = parts.iter().flatten().map(|&v| v as f64).sum::<f64>() / n as f64;
     let var = parts.iter().flatten().map(|&v| (v as f64 - mean).powi(2)).sum::<f64>() / n as f64;
-    Normalisation { mean: mean as f32, std: (var.sqrt() as f32).max(audio::SILENCE) }
+    Normalisation::global(mean as f32, (var.sqrt() as f32).max(audio::SILENCE))
+}
+
+/// Coefficients are zero-mean by construction (an orthogonal transform of audio): the
+/// overall RMS as std, and each coefficient's RMS relative to it as its scale, floored.
+fn coefficient_statistics(parts: &[Vec<f32>], frame: usize) -> Normalisation {
+    let mut power = vec![0.0f64; frame];
+    let mut frames = 0usize;
+    for f in parts.iter().flat_map(|p| p.chunks_exact(frame)) {
+        power.iter_mut().zip(f).for_each(|(p, v)| *p += *v as f64 * *v as f64);
+        frames += 1;
+    }
+    let frames = frames.max(1) as f64;
+    let overall = (power.iter().sum::<f64>() / (frames * frame as f64)).sqrt() as f32;
+    let std = overall.max(audio::SILENCE);
+    let scale = power.iter().map(|p| ((p / frames).sqrt() as f32 / std).max(SCALE_FLOOR)).collect();
+    Normalisation { mean: 0.0, std, scale }
 }

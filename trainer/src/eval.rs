@@ -8,15 +8,18 @@ use anyhow::Result;
 use serde::Serialize;
 use vrnn_core::generator::log_sum_exp_f64;
 use vrnn_core::rng::derive_seed;
-use vrnn_core::{Generator, Model, PosteriorZ};
+use vrnn_core::{domain, Generator, Model, PosteriorZ};
 
 use crate::audio;
 
 /// Every number in nats. `*_norm` in the model's normalised space; `*_raw` in the
-/// waveform's own scale (floats in [-1, 1]): raw = norm + frame_size * ln(std) per frame.
+/// waveform's own scale (floats in [-1, 1]): raw = norm + sum_i ln(std_i) per frame (the
+/// frame domains' transforms are orthogonal and add nothing).
 #[derive(Debug, Serialize)]
 pub struct Evaluation {
     pub variant: String,
+    /// The frame domain (time or mdct); the raw-scale numbers compare across domains.
+    pub domain: String,
     /// True for the RNN baselines: the NLL is exact, not a bound.
     pub exact: bool,
     pub frames: usize,
@@ -83,13 +86,14 @@ pub fn evaluate_signals(
 ) -> Result<Evaluation> {
     let c = model.config.clone();
     let f = c.frame_size;
+    let codec = domain::codec(&c);
     let mut generator = Generator::new(model, seed);
     let (mut kl, mut nll, mut frames, mut sequences) = (0.0, 0.0, 0usize, 0usize);
     let is_samples = if c.has_latent() { is_samples } else { 0 };
     let (mut nll_is, mut nelbo_mc) = (0.0, 0.0);
     let mut weights = vec![0.0; is_samples];
     for x in signals {
-        for sequence in x.chunks_exact(f * seq_len) {
+        for sequence in codec.analyse(x).chunks_exact(f * seq_len) {
             generator.reset(seed ^ sequences as u64);
             for frame in sequence.chunks_exact(f) {
                 let p = generator.step_posterior(frame, PosteriorZ::Sample);
@@ -112,10 +116,11 @@ pub fn evaluate_signals(
         anyhow::bail!("no complete {seq_len}-frame sequence to evaluate: the recordings are shorter than {:.2} s", (seq_len * f) as f64 / c.sample_rate as f64);
     }
     let n = frames as f64;
-    let log_det = f as f64 * (c.normalisation.std as f64).ln();
+    let log_det = c.normalisation.log_det(f);
     let nelbo = (kl + nll) / n;
     Ok(Evaluation {
         variant: c.variant_name().to_string(),
+        domain: c.domain.name().to_string(),
         exact: !c.has_latent(),
         frames,
         sequences,
@@ -145,8 +150,8 @@ impl std::fmt::Display for Evaluation {
         };
         writeln!(
             f,
-            "{}: {} frames in {} sequences of {} frames",
-            self.variant, self.frames, self.sequences, self.sequence_frames
+            "{} ({} domain): {} frames in {} sequences of {} frames",
+            self.variant, self.domain, self.frames, self.sequences, self.sequence_frames
         )?;
         writeln!(f, "{what}, nats:")?;
         writeln!(

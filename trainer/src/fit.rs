@@ -11,14 +11,14 @@ use anyhow::{bail, Context, Result};
 use candle_core::{Device, Tensor};
 use indicatif::{ProgressBar, ProgressStyle};
 use vrnn_core::rng::derive_seed;
-use vrnn_core::{Cell, ModelConfig, Rng};
+use vrnn_core::{Cell, Domain, ModelConfig, Rng};
 
 use crate::checkpoint::{self, TrainingState};
 use crate::dataset::Dataset;
 use crate::net::Net;
 use crate::optim::{Adam, Update};
 use crate::presets::{Preset, Variant};
-use crate::{audio, device, plot};
+use crate::{audio, device, plot, report};
 
 /// Consecutive non-finite batches after which training stops.
 pub const MAX_BAD_IN_A_ROW: u64 = 20;
@@ -56,6 +56,10 @@ pub struct FitOptions {
     /// lstm (as the paper) or gru.
     #[arg(long, default_value = "lstm", value_parser = parse_cell)]
     pub cell: Cell,
+    /// What a frame holds: mdct (spectral coefficients of an orthogonal lapped transform:
+    /// no clicks, noise shaped like the voice) or time (the paper's raw waveform samples).
+    #[arg(long, default_value_t = Domain::Mdct)]
+    pub domain: Domain,
     /// Stop after this many training steps (in all, counting resumed ones).
     #[arg(long)]
     pub steps: Option<u64>,
@@ -98,6 +102,10 @@ pub struct FitOptions {
     /// No progress bar.
     #[arg(long)]
     pub quiet: bool,
+    /// Skip the sound-match report at the end (30 s rendered and measured against the
+    /// training recordings; its summary is stored in the model).
+    #[arg(long)]
+    pub no_sound_report: bool,
 }
 
 impl FitOptions {
@@ -147,6 +155,8 @@ pub struct Outputs {
     pub checkpoint: PathBuf,
     pub metrics: PathBuf,
     pub curves: PathBuf,
+    /// Spectrograms of the sound-match report.
+    pub sound: PathBuf,
 }
 
 impl Outputs {
@@ -156,6 +166,7 @@ impl Outputs {
             checkpoint: with("ckpt"),
             metrics: with("metrics.jsonl"),
             curves: with("png"),
+            sound: with("sound.png"),
             model,
         }
     }
@@ -163,6 +174,8 @@ impl Outputs {
 
 pub struct FitReport {
     pub outputs: Outputs,
+    /// The sound-match report against the training audio (unless skipped or interrupted).
+    pub sound: Option<report::SoundReport>,
     pub steps: u64,
     pub val_nelbo: f64,
     pub initial_val_nelbo: Option<f64>,
@@ -324,6 +337,7 @@ fn save_all(
         date: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
         trainer_version: env!("CARGO_PKG_VERSION").to_string(),
         validation_nelbo: val_nelbo,
+        sound: None,
     };
     net.to_file(&config)?.save(&out.model)?;
     Ok(())
@@ -341,9 +355,9 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let mut config: ModelConfig = opts.preset.config();
     config.cell = opts.cell;
     opts.variant.apply(&mut config, opts.mixtures);
-    let window = opts.seq_len * config.frame_size;
-    let data = Dataset::load(&files, config.sample_rate, window, opts.val_split, opts.seed)?;
-    config.normalisation = data.norm;
+    config.domain = opts.domain;
+    let data = Dataset::load(&files, &config, opts.seq_len, opts.val_split, opts.seed)?;
+    config.normalisation = data.norm.clone();
     let val = data.val_windows(VAL_WINDOWS);
 
     let resuming = opts.resume && out.checkpoint.exists();
@@ -408,7 +422,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             config.parameter_count(),
             device::describe(&device),
             files.len(),
-            data.train_samples() as f64 / config.sample_rate as f64,
+            data.train_values() as f64 / config.sample_rate as f64,
             out.model.display()
         );
     }
@@ -520,7 +534,13 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     if let Err(e) = plot_curves(&out.metrics, &out.curves) {
         eprintln!("warning: could not draw {}: {e:#}", out.curves.display());
     }
+    let sound = if opts.no_sound_report || interrupted {
+        None
+    } else {
+        Some(report::after_training(&out.model, &files, &data.val_audio, &out.sound)?)
+    };
     Ok(FitReport {
+        sound,
         outputs: out,
         steps: state.step,
         val_nelbo,

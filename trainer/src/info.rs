@@ -73,12 +73,14 @@ impl std::fmt::Display for Info {
             c.encoder.layers, c.encoder.width, c.decoder.layers, c.decoder.width)?;
         writeln!(
             f,
-            "frames of {} samples at {} Hz ({:.1} ms); normalisation mean {:.3e}, std {:.3e}",
+            "{} domain, frames of {} samples at {} Hz ({:.1} ms); normalisation mean {:.3e}, std {:.3e}{}",
+            c.domain,
             c.frame_size,
             c.sample_rate,
             c.frame_seconds() * 1e3,
             c.normalisation.mean,
-            c.normalisation.std
+            c.normalisation.std,
+            if c.normalisation.scale.is_empty() { "" } else { " x one scale per coefficient" }
         )?;
         writeln!(
             f,

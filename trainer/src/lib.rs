@@ -14,4 +14,7 @@ pub mod net;
 pub mod optim;
 pub mod plot;
 pub mod presets;
+pub mod report;
+pub mod resynth;
 pub mod sample;
+pub mod sound;

@@ -9,8 +9,10 @@ use clap::{Args, Parser, Subcommand};
 use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
 use vrnn_core::{Model, Precision};
 use vrnn_trainer::fit::{fit, FitOptions};
+use vrnn_trainer::report::{self, RenderSettings};
+use vrnn_trainer::resynth::{resynthesise, Pick, ResynthOptions};
 use vrnn_trainer::sample::{render, write_wav, SampleOptions};
-use vrnn_trainer::{eval, info};
+use vrnn_trainer::{audio, eval, info};
 
 #[derive(Parser)]
 #[command(
@@ -57,8 +59,48 @@ enum Command {
         /// (the paper's 40; 0 skips it).
         #[arg(long, default_value_t = 40)]
         is_samples: usize,
+        /// Also the sound-match report: 30 s rendered at the default settings, measured
+        /// against the recordings (spectrum, flatness, level, rhythm, voicing, clicks), and
+        /// their resynthesis; with a verdict.
+        #[arg(long)]
+        sound: bool,
+        /// Spectrograms of the sound-match report, side by side (PNG).
+        #[arg(long, requires = "sound")]
+        sound_png: Option<PathBuf>,
         #[arg(long)]
         json: bool,
+    },
+    /// The sound-match figures and verdict of a recording (a render, say) against
+    /// reference recordings, as `eval --sound` reports them for a model.
+    Match {
+        input: PathBuf,
+        /// Reference recordings (WAV files or folders of them).
+        #[arg(long, required = true, num_args = 1..)]
+        against: Vec<PathBuf>,
+        /// Rate the figures are measured at.
+        #[arg(long, default_value_t = 16_000)]
+        rate: u32,
+        #[arg(long)]
+        json: bool,
+    },
+    /// The model's reconstruction of a recording through its encoder (what it has captured).
+    Resynth {
+        #[command(flatten)]
+        model: ModelArg,
+        input: PathBuf,
+        #[arg(short, long)]
+        output: PathBuf,
+        /// z_t: the posterior's mean or a sample.
+        #[arg(long, value_enum, default_value = "mean")]
+        z: Pick,
+        /// The output frame: the decoder's mean or a sample.
+        #[arg(long, value_enum, default_value = "mean")]
+        x: Pick,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Output rate [default: the model's].
+        #[arg(long)]
+        sample_rate: Option<u32>,
     },
     /// Render a model to a WAV file, exactly as the plugin plays it.
     Sample {
@@ -128,14 +170,65 @@ fn run(cli: Cli) -> Result<()> {
                 o.metrics.display(),
                 o.curves.display()
             );
-        }
-        Command::Eval { model, inputs, seq_len, seed, is_samples, json } => {
-            let e = eval::evaluate(model.load()?, &inputs, seq_len, seed, is_samples)?;
-            if json {
-                println!("{}", serde_json::to_string_pretty(&e)?)
-            } else {
-                println!("{e}")
+            if let Some(s) = &r.sound {
+                println!("{s}\nspectrograms: {}", o.sound.display());
             }
+        }
+        Command::Eval { model, inputs, seq_len, seed, is_samples, sound, sound_png, json } => {
+            let model = model.load()?;
+            let e = eval::evaluate(model.clone(), &inputs, seq_len, seed, is_samples)?;
+            let sound = if sound {
+                let rate = model.config.sample_rate;
+                let references = audio::collect_wavs(&inputs)?
+                    .iter()
+                    .map(|p| audio::load_mono(p, rate, 0.0))
+                    .collect::<Result<Vec<_>>>()?;
+                let settings = RenderSettings { seed, ..RenderSettings::default() };
+                Some(report::report(
+                    model,
+                    &references,
+                    &references,
+                    settings,
+                    sound_png.as_deref(),
+                )?)
+            } else {
+                None
+            };
+            if json {
+                let v = serde_json::json!({"evaluation": e, "sound": sound});
+                let v = if sound.is_some() { v } else { serde_json::to_value(&e)? };
+                println!("{}", serde_json::to_string_pretty(&v)?)
+            } else {
+                println!("{e}");
+                if let Some(s) = sound {
+                    println!("{s}");
+                }
+            }
+        }
+        Command::Match { input, against, rate, json } => {
+            let load = |p: &PathBuf| audio::load_mono(p, rate, 0.0);
+            let references =
+                audio::collect_wavs(&against)?.iter().map(load).collect::<Result<Vec<_>>>()?;
+            let r = report::measure(&load(&input)?, &references, rate, 200, None, None);
+            if json {
+                println!("{}", serde_json::to_string_pretty(&r)?)
+            } else {
+                println!("{r}")
+            }
+        }
+        Command::Resynth { model, input, output, z, x, seed, sample_rate } => {
+            let model = model.load()?;
+            let rate = model.config.sample_rate;
+            let signal = audio::load_mono(&input, rate, model.config.frame_seconds())?;
+            let y = resynthesise(model, &signal, ResynthOptions { z, x, seed });
+            let out_rate = sample_rate.unwrap_or(rate);
+            let y = if out_rate == rate { y } else { audio::resample(&y, rate, out_rate)? };
+            write_wav(&output, &y, out_rate)?;
+            println!(
+                "wrote {} ({:.2} s at {out_rate} Hz)",
+                output.display(),
+                y.len() as f64 / out_rate as f64
+            );
         }
         Command::Sample { model, output, seconds, temperature, noise, seed, sample_rate } => {
             anyhow::ensure!(seconds > 0.0 && seconds <= 3600.0, "--seconds must be in (0, 3600]");

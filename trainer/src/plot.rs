@@ -137,3 +137,50 @@ pub fn lines(
     root.present().map_err(|e| anyhow!("{}: {e}", path.display()))?;
     Ok(())
 }
+
+/// Spectrograms side by side: one panel per named grid of dB values (`[frame][bin]`, bins
+/// up to `nyquist_hz`), each over `seconds`, coloured from `floor_db` to 0 dB.
+pub fn spectrograms(
+    path: &Path,
+    panels: &[(&str, Vec<Vec<f64>>, f64)],
+    nyquist_hz: f64,
+    floor_db: f64,
+    size: (u32, u32),
+) -> Result<()> {
+    use plotters::style::colors::colormaps::{ColorMap, ViridisRGB};
+    let has_text = register_font();
+    let root = BitMapBackend::new(path, size).into_drawing_area();
+    root.fill(&WHITE).map_err(|e| anyhow!("{e}"))?;
+    let areas = root.split_evenly((1, panels.len().max(1)));
+    for ((name, grid, seconds), area) in panels.iter().zip(areas.iter()) {
+        let mut builder = ChartBuilder::on(area);
+        builder.margin(8);
+        if has_text {
+            builder.caption(*name, ("sans-serif", 16)).x_label_area_size(30).y_label_area_size(45);
+        }
+        let khz = nyquist_hz / 1000.0;
+        let mut chart =
+            builder.build_cartesian_2d(0.0..*seconds, 0.0..khz).map_err(|e| anyhow!("{e}"))?;
+        if has_text {
+            chart
+                .configure_mesh()
+                .x_desc("s")
+                .y_desc("kHz")
+                .disable_mesh()
+                .draw()
+                .map_err(|e| anyhow!("{e}"))?;
+        }
+        let (frames, bins) = (grid.len().max(1), grid.first().map_or(1, Vec::len).max(1));
+        let (dt, df) = (seconds / frames as f64, khz / bins as f64);
+        let cells = grid.iter().enumerate().flat_map(|(t, column)| {
+            column.iter().enumerate().map(move |(b, db)| {
+                let h = ((db - floor_db) / -floor_db).clamp(0.0, 1.0) as f32;
+                let (x, y) = (t as f64 * dt, b as f64 * df);
+                Rectangle::new([(x, y), (x + dt, y + df)], ViridisRGB.get_color(h).filled())
+            })
+        });
+        chart.draw_series(cells).map_err(|e| anyhow!("{e}"))?;
+    }
+    root.present().map_err(|e| anyhow!("{}: {e}", path.display()))?;
+    Ok(())
+}

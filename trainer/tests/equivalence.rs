@@ -16,7 +16,7 @@ const STEPS: usize = 100;
 
 fn config(cell: Cell, latent: Latent, output: Output) -> ModelConfig {
     ModelConfig {
-        normalisation: vrnn_core::Normalisation { mean: 0.0, std: 0.05 },
+        normalisation: vrnn_core::Normalisation::global(0.0, 0.05),
         ..ModelConfig::uniform(cell, 32, latent, 8, output, MlpSpec::new(2, 24))
     }
 }
@@ -111,7 +111,7 @@ fn candle_and_core_generate_the_same_frames() {
                 let eps_x =
                     Tensor::from_slice(&noise.eps_x, (1, cfg.frame_size), &Device::Cpu).unwrap();
                 let x = net.generate_step(&mut voice, &eps_z, &eps_x, noise.u, 0.8, 0.5).unwrap();
-                let n = cfg.normalisation;
+                let n = &cfg.normalisation;
                 let want: Vec<f32> = row(&x, 0).iter().map(|v| v * n.std + n.mean).collect();
                 let got = generator.step_with_noise(&noise, 0.8, 0.5);
                 check(&format!("{} {cell:?} frame", cfg.variant_name()), step, got, &want);

@@ -47,6 +47,7 @@ fn compare_writes_the_table_of_all_five_variants_and_their_curves() {
         inputs: vec![common::arctic()],
         output: dir.clone(),
         preset: vrnn_trainer::presets::Preset::Tiny,
+        domain: vrnn_core::Domain::Mdct,
         steps: Some(5),
         minutes: None,
         device: "cpu".into(),

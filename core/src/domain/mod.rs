@@ -1,0 +1,36 @@
+//! Frame domains: how a model's frame vector x_t relates to the waveform. `Time` is the
+//! paper's (x_t = 200 waveform samples); `Mdct` sees each frame through an orthogonal lapped
+//! transform, so the likelihood stays exact in the waveform's own scale while the model
+//! works on spectral coefficients. Analysis (waveform to frames) serves training,
+//! evaluation and resynthesis; synthesis (frames to waveform) runs in the audio thread.
+
+mod mdct;
+mod time;
+
+pub use mdct::Mdct;
+pub use time::Time;
+
+use crate::config::{Domain, ModelConfig};
+
+/// One frame domain's analysis and synthesis.
+pub trait FrameCodec: Send {
+    /// The frames of a whole `signal`, frame-major (`frame_size` values each, unnormalised),
+    /// as many as cover it. Offline: allocates.
+    fn analyse(&self, signal: &[f32]) -> Vec<f32>;
+    /// Turns the next frame into the next `out.len()` (= frame size) finished samples.
+    /// Allocation-free.
+    fn synthesise(&mut self, frame: &[f32], out: &mut [f32]);
+    /// Forgets the frames synthesised so far (a voice restarts).
+    fn reset(&mut self);
+    /// Frames by which synthesis lags analysis: the samples of analysed frame t come out
+    /// of synthesis with frame t + latency_frames.
+    fn latency_frames(&self) -> usize;
+}
+
+/// The codec of a model's domain (allocates its tables: build it outside the audio thread).
+pub fn codec(config: &ModelConfig) -> Box<dyn FrameCodec> {
+    match config.domain {
+        Domain::Time => Box::new(Time::new(config.frame_size)),
+        Domain::Mdct => Box::new(Mdct::new(config.frame_size)),
+    }
+}

@@ -1,0 +1,68 @@
+//! `trainer resynth`: the posterior reconstruction of a recording, so that a user hears
+//! what the model has captured. Each frame goes through the encoder (its mean or a sample
+//! of z_t), the decoder's output (its mean or a sample) is played, and the true frame is fed
+//! back into the recurrence, as in training.
+
+use std::sync::Arc;
+
+use vrnn_core::{domain, Generator, Model, PosteriorZ, Rng};
+
+/// How resynthesis picks z_t and the output frame.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Pick {
+    /// The distribution's mean (deterministic).
+    Mean,
+    /// A sample from it (seeded).
+    Sample,
+}
+
+#[derive(Clone, Copy, Debug)]
+pub struct ResynthOptions {
+    pub z: Pick,
+    pub x: Pick,
+    pub seed: u64,
+}
+
+impl Default for ResynthOptions {
+    fn default() -> Self {
+        ResynthOptions { z: Pick::Mean, x: Pick::Mean, seed: 0 }
+    }
+}
+
+/// The reconstruction of `signal` (at the model's rate), aligned with it and as long.
+pub fn resynthesise(model: Arc<Model>, signal: &[f32], o: ResynthOptions) -> Vec<f32> {
+    let c = model.config.clone();
+    let n = c.frame_size;
+    let mut codec = domain::codec(&c);
+    let frames = codec.analyse(signal);
+    let frame_std = model.frame_std.clone();
+    let mut generator = Generator::new(model, o.seed);
+    let mut rng = Rng::new(o.seed ^ 0x2E5E_17E5);
+    let z_mode = match o.z {
+        Pick::Mean => PosteriorZ::Mean,
+        Pick::Sample => PosteriorZ::Sample,
+    };
+    let mut frame = vec![0.0; n];
+    let mut out = vec![0.0; frames.len() + codec.latency_frames() * n];
+    let mut chunks = out.chunks_exact_mut(n);
+    for x in frames.chunks_exact(n) {
+        generator.step_posterior(x, z_mode);
+        let (mu, sigma) = (generator.output_mu(), generator.output_sigma());
+        for i in 0..n {
+            let eps = if o.x == Pick::Sample { rng.gaussian() } else { 0.0 };
+            frame[i] = (mu[i] + sigma[i] * eps) * frame_std[i] + c.normalisation.mean;
+        }
+        if let Some(o) = chunks.next() {
+            codec.synthesise(&frame, o);
+        }
+    }
+    // Flush the overlap-add with silent frames, then drop the codec's delay.
+    frame.fill(0.0);
+    for o in chunks {
+        codec.synthesise(&frame, o);
+    }
+    let delay = codec.latency_frames() * n;
+    let mut aligned = out[delay..].to_vec();
+    aligned.resize(signal.len(), 0.0);
+    aligned
+}
