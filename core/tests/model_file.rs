@@ -152,3 +152,35 @@ fn missing_file_names_the_path() {
     let e = ModelFile::load("/nonexistent/voice.vrnn").unwrap_err().to_string();
     assert!(e.contains("/nonexistent/voice.vrnn") && e.contains("No such file"), "{e}");
 }
+
+#[test]
+fn files_from_before_frame_domains_are_time_domain_models() {
+    let bytes = with_config(|c| {
+        let o = c.as_object_mut().unwrap();
+        o.remove("domain");
+        o["normalisation"].as_object_mut().unwrap().remove("scale");
+    });
+    let file = ModelFile::from_bytes(&bytes, "old.vrnn").unwrap();
+    assert_eq!(file.config.domain, vrnn_core::Domain::Time);
+    assert!(file.config.normalisation.scale.is_empty());
+    let builtin = vrnn_core::builtin::builtin_voice().unwrap();
+    assert_eq!(builtin.config.domain, vrnn_core::Domain::Time);
+}
+
+#[test]
+fn per_coefficient_scales_are_checked() {
+    let e = error_of(&with_config(|c| {
+        c["domain"] = "mdct".into();
+        c["normalisation"]["scale"] = serde_json::json!([1.0, 2.0]);
+    }));
+    assert!(e.contains("2 per-coefficient scales for frames of"), "{e}");
+    let e = error_of(&with_config(|c| {
+        let n = c["frame_size"].as_u64().unwrap() as usize;
+        let mut scale = vec![1.0; n];
+        scale[3] = 0.0;
+        c["normalisation"]["scale"] = serde_json::json!(scale);
+    }));
+    assert!(e.contains("normalisation scale 3 is 0"), "{e}");
+    let e = error_of(&with_config(|c| c["domain"] = "wavelet".into()));
+    assert!(e.contains("bad configuration"), "{e}");
+}

@@ -13,7 +13,7 @@ fn trainer(args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// One small trained model shared by the tests of this file.
+/// One small trained model (in fit's default domain, MDCT) shared by the tests of this file.
 fn model() -> &'static str {
     static MODEL: OnceLock<String> = OnceLock::new();
     MODEL.get_or_init(|| {
@@ -24,12 +24,33 @@ fn model() -> &'static str {
     })
 }
 
+/// The same in the paper's time domain.
+fn time_model() -> &'static str {
+    static MODEL: OnceLock<String> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = common::temp_dir("commands-time");
+        let path = dir.join("t.vrnn");
+        let mut o = common::tiny_fit(path.clone(), 30);
+        o.domain = vrnn_core::Domain::Time;
+        o.no_sound_report = true;
+        fit(&o).unwrap();
+        path.to_str().unwrap().to_string()
+    })
+}
+
 #[test]
 fn eval_reports_consistent_numbers_in_both_scales() {
+    for (model, domain) in [(model(), "mdct"), (time_model(), "time")] {
+        eval_is_consistent(model, domain);
+    }
+}
+
+fn eval_is_consistent(model: &str, domain: &str) {
     let arctic = common::arctic();
     let json: serde_json::Value =
-        serde_json::from_str(&trainer(&["eval", model(), arctic.to_str().unwrap(), "--json"]))
+        serde_json::from_str(&trainer(&["eval", model, arctic.to_str().unwrap(), "--json"]))
             .unwrap();
+    assert_eq!(json["domain"], domain);
     let get = |k: &str| json[k].as_f64().unwrap_or_else(|| panic!("{k} in {json}"));
     let frames = get("frames");
     assert_eq!(frames, 6.0 * 40.0, "3.1 s = 6 whole 0.5 s sequences");
@@ -38,11 +59,14 @@ fn eval_reports_consistent_numbers_in_both_scales() {
         (get("nelbo_per_frame_norm") - get("kl_per_frame") - get("recon_nll_per_frame_norm")).abs()
             < 1e-6
     );
-    let file = vrnn_core::ModelFile::load(model()).unwrap();
-    let log_det = 200.0 * (file.config.normalisation.std as f64).ln();
+    let file = vrnn_core::ModelFile::load(model).unwrap();
+    let n = &file.config.normalisation;
+    let log_det: f64 =
+        (0..200).map(|i| (n.std as f64 * n.scale.get(i).map_or(1.0, |s| *s as f64)).ln()).sum();
+    assert_eq!(n.scale.len(), if domain == "mdct" { 200 } else { 0 });
     assert!((get("nelbo_per_frame_raw") - get("nelbo_per_frame_norm") - log_det).abs() < 1e-6);
     assert!(get("kl_per_frame") >= 0.0);
-    let text = trainer(&["eval", model(), arctic.to_str().unwrap()]);
+    let text = trainer(&["eval", model, arctic.to_str().unwrap()]);
     assert!(text.contains("negative ELBO") && text.contains("per sequence"), "{text}");
 }
 
@@ -124,7 +148,11 @@ fn analyze_writes_the_figure_and_per_frame_numbers() {
     ]);
     let json: serde_json::Value = serde_json::from_str(&out).unwrap();
     let frames = json["frames"].as_u64().unwrap() as usize;
-    assert_eq!(frames, 49_520 / 200, "every whole frame of the 3.1 s utterance (49,520 samples)");
+    assert_eq!(
+        frames,
+        49_520_usize.div_ceil(200) + 1,
+        "the MDCT frames that cover the 3.1 s utterance (49,520 samples)"
+    );
     assert_eq!(json["delta"].as_array().unwrap().len(), frames);
     assert_eq!(json["kl"].as_array().unwrap().len(), frames);
     assert!(json["kl"].as_array().unwrap().iter().all(|v| v.as_f64().unwrap() >= 0.0));
@@ -188,4 +216,93 @@ fn half_precision_weights_keep_the_elbo_within_a_thousandth() {
     }
     let info = trainer(&["info", model(), "--precision", "f16"]);
     assert!(info.contains("as f16"), "{info}");
+}
+
+#[test]
+fn eval_sound_reports_the_figures_a_verdict_and_spectrograms() {
+    let dir = common::temp_dir("sound");
+    let png = dir.join("sound.png");
+    let arctic = common::arctic();
+    let out = trainer(&[
+        "eval",
+        model(),
+        arctic.to_str().unwrap(),
+        "--is-samples",
+        "0",
+        "--sound",
+        "--sound-png",
+        png.to_str().unwrap(),
+        "--json",
+    ]);
+    let json: serde_json::Value = serde_json::from_str(&out).unwrap();
+    let sound = &json["sound"];
+    for key in [
+        "ltas_db",
+        "flatness_ratio",
+        "level_difference_db",
+        "modulation_l1",
+        "voiced_fraction",
+        "click_ratio",
+    ] {
+        assert!(sound[key].as_f64().is_some_and(f64::is_finite), "{key} in {sound}");
+    }
+    assert!(sound["resynth"]["ltas_db"].as_f64().is_some(), "{sound}");
+    assert!(sound["verdict"].as_str().is_some_and(|v| v.contains("match")), "{sound}");
+    assert!(json["evaluation"]["frames"].as_f64().is_some());
+    let image = std::fs::read(&png).unwrap();
+    assert_eq!(&image[1..4], b"PNG");
+    // fit made the same report against its training audio and stored its summary.
+    let info: serde_json::Value =
+        serde_json::from_str(&trainer(&["info", model(), "--json"])).unwrap();
+    let stored = &info["config"]["provenance"]["sound"];
+    assert_eq!(stored["references"], "its training recordings", "{stored}");
+    assert!(stored["ltas_db"].as_f64().is_some(), "{stored}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn resynth_is_aligned_deterministic_and_follows_its_input() {
+    let dir = common::temp_dir("resynth");
+    let arctic = common::arctic();
+    let input = vrnn_trainer::audio::load_mono(&arctic, 16_000, 0.0).unwrap();
+    for model in [model(), time_model()] {
+        let render = |name: &str, extra: &[&str]| {
+            let p = dir.join(name);
+            let args =
+                [&["resynth", model, arctic.to_str().unwrap(), "-o", p.to_str().unwrap()], extra]
+                    .concat();
+            trainer(&args);
+            let samples: Vec<f32> =
+                hound::WavReader::open(&p).unwrap().samples::<f32>().map(Result::unwrap).collect();
+            (std::fs::read(&p).unwrap(), samples)
+        };
+        let (a, samples) = render("a.wav", &[]);
+        let (b, _) = render("b.wav", &[]);
+        assert_eq!(a, b, "{model}: the means are deterministic");
+        assert_eq!(samples.len(), input.len(), "{model}: as long as its input at the model's rate");
+        assert!(samples.iter().all(|v| v.is_finite()));
+        // The reconstruction follows the input's loudness contour: loud where it is loud.
+        let energy = |x: &[f32]| {
+            x.chunks(800).map(|c| c.iter().map(|v| v * v).sum::<f32>()).collect::<Vec<_>>()
+        };
+        let (ei, eo) = (energy(&input), energy(&samples));
+        let loud: Vec<usize> = (0..ei.len())
+            .filter(|&i| ei[i] > 0.1 * ei.iter().cloned().fold(0.0, f32::max))
+            .collect();
+        let quiet: Vec<usize> = (0..ei.len())
+            .filter(|&i| ei[i] < 1e-3 * ei.iter().cloned().fold(0.0, f32::max))
+            .collect();
+        let mean =
+            |idx: &[usize]| idx.iter().map(|&i| eo[i]).sum::<f32>() / idx.len().max(1) as f32;
+        assert!(!loud.is_empty() && !quiet.is_empty());
+        assert!(
+            mean(&loud) > 3.0 * mean(&quiet),
+            "{model}: loud {} vs quiet {}",
+            mean(&loud),
+            mean(&quiet)
+        );
+        let (c, _) = render("c.wav", &["--x", "sample", "--seed", "4"]);
+        assert_ne!(a, c, "{model}: sampling the output changes it");
+    }
+    std::fs::remove_dir_all(dir).unwrap();
 }

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use candle_core::{Device, IndexOp, Tensor};
 use vrnn_core::config::{Latent, Output};
-use vrnn_core::{Cell, Generator, MlpSpec, Model, ModelConfig, PosteriorZ};
+use vrnn_core::{domain, Cell, Domain, Generator, MlpSpec, Model, ModelConfig, PosteriorZ};
 use vrnn_trainer::net::Net;
 
 const STEPS: usize = 100;
@@ -19,6 +19,22 @@ fn config(cell: Cell, latent: Latent, output: Output) -> ModelConfig {
         normalisation: vrnn_core::Normalisation::global(0.0, 0.05),
         ..ModelConfig::uniform(cell, 32, latent, 8, output, MlpSpec::new(2, 24))
     }
+}
+
+/// The same in the MDCT domain, with a scale per coefficient.
+fn mdct_config(cell: Cell, latent: Latent, output: Output) -> ModelConfig {
+    let mut c = config(cell, latent, output);
+    c.domain = Domain::Mdct;
+    c.normalisation.scale = (0..c.frame_size).map(|i| 2.0 / (1.0 + i as f32 * 0.05)).collect();
+    c
+}
+
+/// Every variant, and the MDCT domain for the two with a latent and a Gaussian output.
+fn configs(cell: Cell, variants: &[(Latent, Output)]) -> Vec<ModelConfig> {
+    let mut out: Vec<ModelConfig> = variants.iter().map(|(l, o)| config(cell, *l, *o)).collect();
+    out.push(mdct_config(cell, Latent::Conditional, Output::Gauss));
+    out.push(mdct_config(cell, Latent::Conditional, Output::Gmm { components: 3 }));
+    out
 }
 
 fn row(t: &Tensor, i: usize) -> Vec<f32> {
@@ -39,19 +55,24 @@ fn check(what: &str, step: usize, got: &[f32], want: &[f32]) {
 fn candle_and_core_agree_over_100_steps() {
     let audio = vrnn_trainer::audio::load_mono(&common::arctic(), 16_000, 0.0).unwrap();
     for cell in [Cell::Lstm, Cell::Gru] {
-        for (latent, output) in [
-            (Latent::Conditional, Output::Gauss),
-            (Latent::Conditional, Output::Gmm { components: 3 }),
-            (Latent::Independent, Output::Gauss),
-            (Latent::None, Output::Gmm { components: 2 }),
-        ] {
-            let cfg = config(cell, latent, output);
+        for cfg in configs(
+            cell,
+            &[
+                (Latent::Conditional, Output::Gauss),
+                (Latent::Conditional, Output::Gmm { components: 3 }),
+                (Latent::Independent, Output::Gauss),
+                (Latent::None, Output::Gmm { components: 2 }),
+            ],
+        ) {
             let f = cfg.frame_size;
-            let raw = &audio[4000..4000 + STEPS * f];
+            // The frames in the model's domain, unnormalised, as eval gives them.
+            let frames = domain::codec(&cfg).analyse(&audio[4000..4000 + STEPS * f]);
+            let raw = &frames[..STEPS * f];
             let net = Net::init(&cfg, 9, &Device::Cpu).unwrap();
             let file = net.to_file(&cfg).unwrap();
+            let n = &cfg.normalisation;
             let norm: Vec<f32> =
-                raw.iter().map(|v| (v - cfg.normalisation.mean) / cfg.normalisation.std).collect();
+                raw.iter().enumerate().map(|(i, v)| (v - n.mean) / n.std_at(i % f)).collect();
             let x = Tensor::from_vec(norm, (1, STEPS, f), &Device::Cpu).unwrap();
             let z = cfg.z_size().max(1);
             let mut noise = vec![0.0f32; STEPS * z];
@@ -60,7 +81,7 @@ fn candle_and_core_agree_over_100_steps() {
             let (losses, trace) = net.forward(&x, &eps).unwrap();
             let (kl, nll) = (row(&losses.kl, 0), row(&losses.nll, 0));
             let mut g = Generator::new(Arc::new(Model::from_file(&file)), 0);
-            let name = format!("{} {cell:?}", cfg.variant_name());
+            let name = format!("{} {cell:?} {}", cfg.variant_name(), cfg.domain);
             for (t, frame) in raw.chunks_exact(f).enumerate() {
                 check(&format!("{name} h_(t-1)"), t, g.hidden(), &row(&trace.h_prev, t));
                 let (mu_z, sigma_z, p_kl, p_nll) = {
@@ -85,13 +106,15 @@ fn candle_and_core_agree_over_100_steps() {
 #[test]
 fn candle_and_core_generate_the_same_frames() {
     for cell in [Cell::Lstm, Cell::Gru] {
-        for (latent, output) in [
-            (Latent::Conditional, Output::Gauss),
-            (Latent::Conditional, Output::Gmm { components: 3 }),
-            (Latent::Independent, Output::Gauss),
-            (Latent::None, Output::Gauss),
-        ] {
-            let cfg = config(cell, latent, output);
+        for cfg in configs(
+            cell,
+            &[
+                (Latent::Conditional, Output::Gauss),
+                (Latent::Conditional, Output::Gmm { components: 3 }),
+                (Latent::Independent, Output::Gauss),
+                (Latent::None, Output::Gauss),
+            ],
+        ) {
             let net = Net::init(&cfg, 4, &Device::Cpu).unwrap();
             let mut generator =
                 Generator::new(Arc::new(Model::from_file(&net.to_file(&cfg).unwrap())), 0);
@@ -112,9 +135,11 @@ fn candle_and_core_generate_the_same_frames() {
                     Tensor::from_slice(&noise.eps_x, (1, cfg.frame_size), &Device::Cpu).unwrap();
                 let x = net.generate_step(&mut voice, &eps_z, &eps_x, noise.u, 0.8, 0.5).unwrap();
                 let n = &cfg.normalisation;
-                let want: Vec<f32> = row(&x, 0).iter().map(|v| v * n.std + n.mean).collect();
+                let want: Vec<f32> =
+                    row(&x, 0).iter().enumerate().map(|(i, v)| v * n.std_at(i) + n.mean).collect();
                 let got = generator.step_with_noise(&noise, 0.8, 0.5);
-                check(&format!("{} {cell:?} frame", cfg.variant_name()), step, got, &want);
+                let name = format!("{} {cell:?} {} frame", cfg.variant_name(), cfg.domain);
+                check(&name, step, got, &want);
             }
         }
     }
