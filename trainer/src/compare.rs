@@ -51,6 +51,9 @@ pub struct CompareOptions {
     /// Continue each variant from its checkpoint.
     #[arg(long)]
     pub resume: bool,
+    /// Start over even if the folder holds an earlier comparison (it is replaced).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
 }
 
 pub const VARIANTS: [(Variant, &str); 5] = [
@@ -65,6 +68,18 @@ pub const VARIANTS: [(Variant, &str); 5] = [
 pub fn compare(o: &CompareOptions) -> Result<String> {
     std::fs::create_dir_all(&o.output)
         .with_context(|| format!("{}: cannot create", o.output.display()))?;
+    let earlier: Vec<String> = std::iter::once("results.md".to_string())
+        .chain(VARIANTS.iter().map(|(_, name)| format!("{name}.vrnn")))
+        .filter(|f| o.output.join(f).exists())
+        .collect();
+    if !earlier.is_empty() && !o.resume && !o.force {
+        anyhow::bail!(
+            "{} already holds an earlier comparison ({}): use --resume to continue it, --force \
+             to start over (replacing it), or -o for another folder",
+            o.output.display(),
+            earlier.join(", ")
+        );
+    }
     let files = audio::collect_wavs(&o.inputs)?;
     let started = Instant::now();
     let mut rows = Vec::new();
@@ -81,6 +96,7 @@ pub fn compare(o: &CompareOptions) -> Result<String> {
         opts.device.clone_from(&o.device);
         opts.seed = o.seed;
         opts.resume = o.resume;
+        opts.force = o.force;
         opts.batch = o.batch;
         eprintln!("== {name}");
         let report = fit(&opts)?;

@@ -74,6 +74,9 @@ pub struct FitOptions {
     /// Continue from the checkpoint beside the output, optimizer state included.
     #[arg(long)]
     pub resume: bool,
+    /// Start over even if the output model or its checkpoint exists (they are replaced).
+    #[arg(long, conflicts_with = "resume")]
+    pub force: bool,
     /// Fraction of each recording held out for validation (at least 0.5 s).
     #[arg(long, default_value_t = 0.1)]
     pub val_split: f64,
@@ -177,7 +180,10 @@ pub struct FitReport {
     /// The sound-match report against the training audio (unless skipped or interrupted).
     pub sound: Option<report::SoundReport>,
     pub steps: u64,
+    /// Validation negative ELBO per frame, normalised space.
     pub val_nelbo: f64,
+    /// The same in the raw waveform's scale (compares across normalisations and domains).
+    pub val_nelbo_raw: f64,
     pub initial_val_nelbo: Option<f64>,
     pub skipped: u64,
     pub interrupted: bool,
@@ -343,6 +349,34 @@ fn save_all(
     Ok(())
 }
 
+/// Refuses to start a run that would replace an earlier run's model or checkpoint, unless
+/// told to (--force), or to continue it (--resume, which needs the checkpoint).
+fn keep_finished_work(out: &Outputs, opts: &FitOptions) -> Result<()> {
+    if opts.force {
+        return Ok(());
+    }
+    let existing: Vec<String> = [&out.model, &out.checkpoint]
+        .into_iter()
+        .filter(|p| p.exists())
+        .map(|p| p.display().to_string())
+        .collect();
+    if existing.is_empty() || (opts.resume && out.checkpoint.exists()) {
+        return Ok(());
+    }
+    let found = existing.join(" and ");
+    if opts.resume {
+        bail!(
+            "{found} exists but there is no checkpoint {} to resume from: \
+             use --force to start over (replacing it) or -o for another name",
+            out.checkpoint.display()
+        );
+    }
+    bail!(
+        "{found} already exists (an earlier run): use --resume to continue it, --force to start \
+         over (replacing it), or -o for another name"
+    )
+}
+
 pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     anyhow::ensure!((0.0..0.9).contains(&opts.val_split), "--val-split must be in [0, 0.9)");
     anyhow::ensure!(
@@ -351,6 +385,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     );
     let files = audio::collect_wavs(&opts.inputs)?;
     let out = Outputs::for_model(opts.output.clone().unwrap_or_else(|| default_output(&files)));
+    keep_finished_work(&out, opts)?;
     let device = device::pick(&opts.device)?;
     let mut config: ModelConfig = opts.preset.config();
     config.cell = opts.cell;
@@ -544,6 +579,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         outputs: out,
         steps: state.step,
         val_nelbo,
+        val_nelbo_raw: val_nelbo + config.normalisation.log_det(config.frame_size),
         initial_val_nelbo: initial_val,
         skipped: state.skipped,
         interrupted,

@@ -67,6 +67,12 @@ enum Command {
         /// Spectrograms of the sound-match report, side by side (PNG).
         #[arg(long, requires = "sound")]
         sound_png: Option<PathBuf>,
+        /// Temperature of the sound-match render.
+        #[arg(long, default_value_t = DEFAULT_TEMPERATURE, requires = "sound")]
+        temperature: f32,
+        /// Output noise of the sound-match render.
+        #[arg(long, default_value_t = DEFAULT_NOISE, requires = "sound")]
+        noise: f32,
         #[arg(long)]
         json: bool,
     },
@@ -163,7 +169,7 @@ fn run(cli: Cli) -> Result<()> {
             }
             let change =
                 r.initial_val_nelbo.map_or(String::new(), |v| format!(" (from {v:.2} at step 0)"));
-            println!("model: {}\nvalidation negative ELBO: {:.3} nats per frame{change}, {} steps, {} skipped batches", o.model.display(), r.val_nelbo, r.steps, r.skipped);
+            println!("model: {}\nvalidation negative ELBO: {:.3} nats per frame{change} ({:.3} in the raw waveform's scale), {} steps, {} skipped batches", o.model.display(), r.val_nelbo, r.val_nelbo_raw, r.steps, r.skipped);
             println!(
                 "checkpoint: {}\nmetrics: {}\ncurves: {}",
                 o.checkpoint.display(),
@@ -174,7 +180,18 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{s}\nspectrograms: {}", o.sound.display());
             }
         }
-        Command::Eval { model, inputs, seq_len, seed, is_samples, sound, sound_png, json } => {
+        Command::Eval {
+            model,
+            inputs,
+            seq_len,
+            seed,
+            is_samples,
+            sound,
+            sound_png,
+            temperature,
+            noise,
+            json,
+        } => {
             let model = model.load()?;
             let e = eval::evaluate(model.clone(), &inputs, seq_len, seed, is_samples)?;
             let sound = if sound {
@@ -183,7 +200,8 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|p| audio::load_mono(p, rate, 0.0))
                     .collect::<Result<Vec<_>>>()?;
-                let settings = RenderSettings { seed, ..RenderSettings::default() };
+                let settings =
+                    RenderSettings { seed, temperature, noise, ..RenderSettings::default() };
                 Some(report::report(
                     model,
                     &references,

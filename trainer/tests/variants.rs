@@ -56,6 +56,7 @@ fn compare_writes_the_table_of_all_five_variants_and_their_curves() {
         batch: 4,
         is_samples: 2,
         resume: false,
+        force: false,
     };
     let table = vrnn_trainer::compare::compare(&opts).unwrap();
     let written = std::fs::read_to_string(dir.join("results.md")).unwrap();

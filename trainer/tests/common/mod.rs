@@ -37,6 +37,16 @@ pub fn tiny_fit(output: PathBuf, steps: u64) -> FitOptions {
     o
 }
 
+/// `seconds` of one training voice (from 5 s into slt_flite_16k.wav), as a WAV in `dir`:
+/// enough speech for a held-out range that resembles the rest.
+pub fn voice_clip(dir: &Path, seconds: f64) -> PathBuf {
+    let voice =
+        vrnn_trainer::audio::load_mono(&data("voice/slt_flite_16k.wav"), 16_000, 0.0).unwrap();
+    let path = dir.join("slt_clip.wav");
+    write_float_wav(&path, 16_000, 1, &voice[80_000..80_000 + (seconds * 16_000.0) as usize]);
+    path
+}
+
 pub fn write_float_wav(path: &Path, rate: u32, channels: u16, samples: &[f32]) {
     let spec = hound::WavSpec {
         channels,
