@@ -1,6 +1,9 @@
-//! Reading recordings: every WAV that hound reads, mixed to mono and resampled to the model
-//! rate, with errors that name the file and the reason.
+//! Reading recordings through symphonia: WAV (every PCM width, 32/64-bit float,
+//! WAVE_FORMAT_EXTENSIBLE), FLAC, MP3, OGG Vorbis, AIFF and M4A/AAC, mixed to mono and
+//! resampled to the model rate, with errors that name the file and the reason. A file cut
+//! short (a recorder that crashed) is read up to its last whole packet, with a warning.
 
+use std::fs::File;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
@@ -9,24 +12,51 @@ use rubato::{
     Async, FixedAsync, Resampler, SincInterpolationParameters, SincInterpolationType,
     WindowFunction,
 };
+use symphonia::core::audio::SampleBuffer;
+use symphonia::core::codecs::DecoderOptions;
+use symphonia::core::errors::Error as DecodeError;
+use symphonia::core::formats::FormatOptions;
+use symphonia::core::io::MediaSourceStream;
+use symphonia::core::meta::MetadataOptions;
+use symphonia::core::probe::Hint;
 
 /// Peak below which a recording counts as silence (-100 dBFS).
 pub const SILENCE: f32 = 1e-5;
 
-/// Expands folders into the WAV files they hold (sorted), keeps files as they are.
-pub fn collect_wavs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// File extensions read as audio when a folder is given.
+pub const AUDIO_EXTENSIONS: &[&str] =
+    &["wav", "wave", "flac", "mp3", "ogg", "oga", "aif", "aiff", "aifc", "m4a", "mp4", "aac"];
+
+fn is_audio(path: &Path) -> bool {
+    path.extension()
+        .and_then(|e| e.to_str())
+        .is_some_and(|e| AUDIO_EXTENSIONS.iter().any(|a| a.eq_ignore_ascii_case(e)))
+}
+
+/// Expands folders into the audio files they hold (sorted; other files are skipped and
+/// named), keeps files as they are.
+pub fn collect_audio(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for input in inputs {
         if input.is_dir() {
-            let mut found: Vec<PathBuf> = std::fs::read_dir(input)
+            let mut entries: Vec<PathBuf> = std::fs::read_dir(input)
                 .with_context(|| format!("{}: cannot read folder", input.display()))?
                 .filter_map(|e| e.ok().map(|e| e.path()))
-                .filter(|p| p.extension().is_some_and(|e| e.eq_ignore_ascii_case("wav")))
+                .filter(|p| p.is_file())
                 .collect();
-            if found.is_empty() {
-                bail!("{}: folder holds no .wav file", input.display());
+            entries.sort();
+            let (found, skipped): (Vec<PathBuf>, Vec<PathBuf>) =
+                entries.into_iter().partition(|p| is_audio(p));
+            for s in &skipped {
+                eprintln!("skipping {}: not an audio file", s.display());
             }
-            found.sort();
+            if found.is_empty() {
+                bail!(
+                    "{}: folder holds no audio file ({})",
+                    input.display(),
+                    AUDIO_EXTENSIONS.join(", ")
+                );
+            }
             out.extend(found);
         } else {
             out.push(input.clone());
@@ -38,30 +68,100 @@ pub fn collect_wavs(inputs: &[PathBuf]) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// Reads a WAV as mono f32 at `rate` Hz. `min_seconds` is the shortest recording accepted.
+/// A decoded recording: interleaved samples in [-1, 1].
+struct Decoded {
+    samples: Vec<f32>,
+    channels: usize,
+    rate: u32,
+}
+
+/// Decodes every packet of the file's first audio track. Ends quietly at the end of the
+/// stream; a stream that ends early, or a packet that will not decode at the end, leaves
+/// what was read, with a warning naming the file and how much was read.
+fn decode(path: &Path) -> Result<Decoded> {
+    let name = path.display();
+    let file = File::open(path).with_context(|| format!("{name}: cannot open"))?;
+    let mut hint = Hint::new();
+    if let Some(ext) = path.extension().and_then(|e| e.to_str()) {
+        hint.with_extension(ext);
+    }
+    let probed = symphonia::default::get_probe()
+        .format(
+            &hint,
+            MediaSourceStream::new(Box::new(file), Default::default()),
+            &FormatOptions::default(),
+            &MetadataOptions::default(),
+        )
+        .map_err(|e| anyhow::anyhow!("{name}: not a readable audio file ({e})"))?;
+    let mut format = probed.format;
+    let track =
+        format.default_track().with_context(|| format!("{name}: the file holds no audio track"))?;
+    let (track_id, params) = (track.id, track.codec_params.clone());
+    let mut decoder = symphonia::default::get_codecs()
+        .make(&params, &DecoderOptions::default())
+        .map_err(|e| anyhow::anyhow!("{name}: unsupported audio codec ({e})"))?;
+    let (mut samples, mut spec) = (Vec::new(), None);
+    let mut buffer: Option<SampleBuffer<f32>> = None;
+    let mut cut_short = None;
+    loop {
+        let packet = match format.next_packet() {
+            Ok(p) => p,
+            Err(DecodeError::IoError(e)) if e.kind() == std::io::ErrorKind::UnexpectedEof => break,
+            Err(DecodeError::ResetRequired) => break,
+            Err(e) => {
+                cut_short = Some(e.to_string());
+                break;
+            }
+        };
+        if packet.track_id() != track_id {
+            continue;
+        }
+        match decoder.decode(&packet) {
+            Ok(audio) => {
+                let s = *audio.spec();
+                let buf = buffer
+                    .get_or_insert_with(|| SampleBuffer::<f32>::new(audio.capacity() as u64, s));
+                if buf.capacity() < audio.capacity() * s.channels.count() {
+                    *buf = SampleBuffer::<f32>::new(audio.capacity() as u64, s);
+                }
+                buf.copy_interleaved_ref(audio);
+                samples.extend_from_slice(buf.samples());
+                spec = Some(s);
+            }
+            // A damaged packet in the middle is skipped, as players do.
+            Err(DecodeError::DecodeError(e)) => cut_short = Some(e.to_string()),
+            Err(DecodeError::IoError(e)) => {
+                cut_short = Some(e.to_string());
+                break;
+            }
+            Err(e) => bail!("{name}: cannot decode ({e})"),
+        }
+    }
+    let channels = spec.map_or(params.channels.map_or(0, |c| c.count()), |s| s.channels.count());
+    let rate = spec.map_or(params.sample_rate.unwrap_or(0), |s| s.rate);
+    if channels == 0 || rate == 0 {
+        bail!("{name}: the recording is empty");
+    }
+    let frames = (samples.len() / channels) as u64;
+    // Containers may round their stated length (symphonia's AIFF reader by a few frames):
+    // less than 10 ms short is not a truncation.
+    let expected = params.n_frames.filter(|n| *n > frames + rate as u64 / 100);
+    if cut_short.is_some() || expected.is_some() {
+        let read = frames as f64 / rate as f64;
+        let of = expected.map_or(String::new(), |n| format!(" of {:.2} s", n as f64 / rate as f64));
+        eprintln!(
+            "warning: {name} is truncated or damaged{}: read {read:.2} s{of}",
+            cut_short.map_or(String::new(), |e| format!(" ({e})"))
+        );
+    }
+    samples.truncate(frames as usize * channels);
+    Ok(Decoded { samples, channels, rate })
+}
+
+/// Reads a recording as mono f32 at `rate` Hz. `min_seconds` is the shortest accepted.
 pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     let name = path.display();
-    let mut reader = hound::WavReader::open(path)
-        .with_context(|| format!("{name}: cannot read as a WAV file"))?;
-    let spec = reader.spec();
-    let channels = spec.channels as usize;
-    if channels == 0 || spec.sample_rate == 0 {
-        bail!("{name}: invalid WAV header ({} channels at {} Hz)", channels, spec.sample_rate);
-    }
-    let interleaved: Vec<f32> = match spec.sample_format {
-        hound::SampleFormat::Float => reader
-            .samples::<f32>()
-            .collect::<Result<_, _>>()
-            .with_context(|| format!("{name}: truncated or corrupt sample data"))?,
-        hound::SampleFormat::Int => {
-            let scale = 1.0 / (1u64 << (spec.bits_per_sample - 1)) as f32;
-            reader
-                .samples::<i32>()
-                .map(|s| s.map(|v| v as f32 * scale))
-                .collect::<Result<_, _>>()
-                .with_context(|| format!("{name}: truncated or corrupt sample data"))?
-        }
-    };
+    let Decoded { samples: interleaved, channels, rate: file_rate } = decode(path)?;
     if interleaved.is_empty() {
         bail!("{name}: the recording is empty");
     }
@@ -72,7 +172,7 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
         .collect();
-    let seconds = mono.len() as f64 / spec.sample_rate as f64;
+    let seconds = mono.len() as f64 / file_rate as f64;
     if seconds < min_seconds {
         bail!(
             "{name}: {seconds:.2} s is too short; at least {min_seconds:.2} s of audio is needed"
@@ -81,10 +181,10 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     if mono.iter().all(|v| v.abs() < SILENCE) {
         bail!("{name}: the recording is silent (peak below -100 dBFS)");
     }
-    if spec.sample_rate == rate {
+    if file_rate == rate {
         return Ok(mono);
     }
-    resample(&mono, spec.sample_rate, rate).with_context(|| format!("{name}: resampling failed"))
+    resample(&mono, file_rate, rate).with_context(|| format!("{name}: resampling failed"))
 }
 
 /// Band-limited resampling of a whole clip.

@@ -80,7 +80,7 @@ pub fn compare(o: &CompareOptions) -> Result<String> {
             earlier.join(", ")
         );
     }
-    let files = audio::collect_wavs(&o.inputs)?;
+    let files = audio::collect_audio(&o.inputs)?;
     let started = Instant::now();
     let mut rows = Vec::new();
     let mut curves = Vec::new();

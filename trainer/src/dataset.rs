@@ -25,6 +25,8 @@ pub struct Dataset {
     pub val: Vec<Vec<f32>>,
     /// The validation ranges as waveforms (for scoring them with `eval`).
     pub val_audio: Vec<Vec<f32>>,
+    /// Seconds of audio loaded in all (training and validation).
+    pub seconds: f64,
     /// Values per training window: sequence length x frame size.
     pub window: usize,
     /// Values between two possible window starts: any sample for the time domain, whole
@@ -48,8 +50,10 @@ impl Dataset {
         let min_seconds = 2.0 * window as f64 / rate as f64;
         let mut rng = Rng::new(seed ^ 0x5EED_DA7A);
         let (mut train_audio, mut val_audio) = (Vec::new(), Vec::new());
+        let mut samples = 0;
         for path in files {
             let x = audio::load_mono(path, rate, min_seconds)?;
+            samples += x.len();
             let val_len = ((x.len() as f64 * val_split) as usize).clamp(window, x.len() - window);
             let start = (rng.next_u64() % (x.len() - val_len + 1) as u64) as usize;
             val_audio.push(x[start..start + val_len].to_vec());
@@ -85,7 +89,8 @@ impl Dataset {
             Domain::Time => 1,
             Domain::Mdct => frame,
         };
-        Ok(Dataset { files: files.to_vec(), norm, train, val, val_audio, window, stride })
+        let seconds = samples as f64 / rate as f64;
+        Ok(Dataset { files: files.to_vec(), norm, train, val, val_audio, seconds, window, stride })
     }
 
     /// Values in the training parts (samples for the time domain).

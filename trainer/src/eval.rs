@@ -69,7 +69,7 @@ pub fn evaluate(
     is_samples: usize,
 ) -> Result<Evaluation> {
     let (rate, f) = (model.config.sample_rate, model.config.frame_size);
-    let signals = audio::collect_wavs(files)?
+    let signals = audio::collect_audio(files)?
         .iter()
         .map(|p| audio::load_mono(p, rate, f as f64 / rate as f64))
         .collect::<Result<Vec<_>>>()?;

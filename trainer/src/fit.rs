@@ -33,6 +33,9 @@ fn parse_cell(s: &str) -> Result<Cell, String> {
     }
 }
 
+/// Below this much audio in all, fit warns that the model will not generalise.
+const MIN_RECOMMENDED_SECONDS: f64 = 60.0;
+
 /// Budget when neither --steps nor --minutes is given.
 pub const DEFAULT_MINUTES: f64 = 30.0;
 
@@ -383,7 +386,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         opts.batch > 0 && opts.seq_len > 0 && opts.checkpoint_every > 0 && opts.val_every > 0,
         "--batch-size, --seq-len, --checkpoint-every and --val-every must be positive"
     );
-    let files = audio::collect_wavs(&opts.inputs)?;
+    let files = audio::collect_audio(&opts.inputs)?;
     let out = Outputs::for_model(opts.output.clone().unwrap_or_else(|| default_output(&files)));
     keep_finished_work(&out, opts)?;
     let device = device::pick(&opts.device)?;
@@ -451,14 +454,23 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     if !opts.quiet {
+        let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         eprintln!(
-            "training {} ({} parameters) on {} from {} file(s), {:.1} s of audio; model -> {}",
+            "training {} ({} domain, {} parameters) on {} from {} file(s), {:.1} s of audio ({}); model -> {}",
             config.variant_name(),
+            config.domain,
             config.parameter_count(),
             device::describe(&device),
             files.len(),
-            data.train_values() as f64 / config.sample_rate as f64,
+            data.seconds,
+            names.join(", "),
             out.model.display()
+        );
+    }
+    if data.seconds < MIN_RECOMMENDED_SECONDS {
+        eprintln!(
+            "warning: only {:.1} s of audio in all; a minute or more gives a model that sounds like more than these seconds",
+            data.seconds
         );
     }
 

@@ -196,7 +196,7 @@ fn run(cli: Cli) -> Result<()> {
             let e = eval::evaluate(model.clone(), &inputs, seq_len, seed, is_samples)?;
             let sound = if sound {
                 let rate = model.config.sample_rate;
-                let references = audio::collect_wavs(&inputs)?
+                let references = audio::collect_audio(&inputs)?
                     .iter()
                     .map(|p| audio::load_mono(p, rate, 0.0))
                     .collect::<Result<Vec<_>>>()?;
@@ -226,7 +226,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Match { input, against, rate, json } => {
             let load = |p: &PathBuf| audio::load_mono(p, rate, 0.0);
             let references =
-                audio::collect_wavs(&against)?.iter().map(load).collect::<Result<Vec<_>>>()?;
+                audio::collect_audio(&against)?.iter().map(load).collect::<Result<Vec<_>>>()?;
             let r = report::measure(&load(&input)?, &references, rate, 200, None, None);
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?)
