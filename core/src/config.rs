@@ -89,6 +89,19 @@ pub enum Domain {
 }
 
 impl Domain {
+    /// The output noise a player should start from. In the time domain the decoder's sigma
+    /// is white within a frame, heard as hiss, so a little of it (0.3) sounds best; in the
+    /// MDCT domain sigma is shaped like the voice's spectrum and carries most of its energy
+    /// (fricatives, breath, the detail of voiced sounds), so the model's own sampling (1) is
+    /// the natural level: at 0.3 an MDCT voice is about 20 dB too quiet and dull (measured:
+    /// docs/sound.md).
+    pub const fn default_noise(self) -> f32 {
+        match self {
+            Domain::Time => 0.3,
+            Domain::Mdct => 1.0,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Domain::Time => "time",

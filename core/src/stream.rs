@@ -17,10 +17,12 @@ use crate::model::Model;
 
 pub const MIN_HOST_RATE: f64 = 8_000.0;
 pub const MAX_HOST_RATE: f64 = 192_000.0;
-/// Default scale of the output's sampling noise. The decoder's sigma carries the model's
-/// uncertainty about the waveform's fine detail; at full scale (1, the paper's ancestral
-/// sampling) it is heard as broadband hiss over the voice.
-pub const DEFAULT_NOISE: f32 = 0.3;
+/// Default scale of the output's sampling noise for time-domain models (the built-in
+/// voice's domain): the decoder's sigma carries the model's uncertainty about the
+/// waveform's fine detail; at full scale (1, the paper's ancestral sampling) it is heard as
+/// broadband hiss over the voice. Other domains have their own (`Domain::default_noise`),
+/// which a new Stream starts from.
+pub const DEFAULT_NOISE: f32 = crate::config::Domain::Time.default_noise();
 /// Default scale of the latent's sampling noise (the prior as trained).
 pub const DEFAULT_TEMPERATURE: f32 = 1.0;
 
@@ -120,6 +122,7 @@ impl Stream {
         let out = vec![0.0; resampler.output_frames_max()];
         let frame = vec![0.0; c.frame_size];
         let codec = domain::codec(c);
+        let noise = c.domain.default_noise();
         let mut stream = Stream {
             codec,
             generator,
@@ -134,7 +137,7 @@ impl Stream {
             out_len: 0,
             out_pos: 0,
             temperature: DEFAULT_TEMPERATURE,
-            noise: DEFAULT_NOISE,
+            noise,
             frames: 0,
             since_begin: 0,
             horizon: 1,

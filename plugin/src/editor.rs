@@ -158,6 +158,14 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
             pv.validation_nelbo
                 .map_or(String::new(), |v| format!(", validation -ELBO {v:.1} nats/frame"))
         ));
+        let natural = c.domain.default_noise();
+        if (self.params.noise.value() - natural).abs() > 0.05 {
+            ui.label(format!(
+                "This {} model's natural Noise is {natural:.1} (the knob is at {:.2})",
+                c.domain,
+                self.params.noise.value()
+            ));
+        }
         ui.label(match &pv.sound {
             Some(s) => format!(
                 "Sound match vs {}: {} (spectrum {:.1} dB apart, voiced {:.2}, clicks {:.2})",

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use clap::{Args, Parser, Subcommand};
-use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
+use vrnn_core::stream::DEFAULT_TEMPERATURE;
 use vrnn_core::{Model, Precision};
 use vrnn_trainer::fit::{fit, FitOptions};
 use vrnn_trainer::report::{self, RenderSettings};
@@ -70,9 +70,9 @@ enum Command {
         /// Temperature of the sound-match render.
         #[arg(long, default_value_t = DEFAULT_TEMPERATURE, requires = "sound")]
         temperature: f32,
-        /// Output noise of the sound-match render.
-        #[arg(long, default_value_t = DEFAULT_NOISE, requires = "sound")]
-        noise: f32,
+        /// Output noise of the sound-match render [default: the model domain's].
+        #[arg(long, requires = "sound")]
+        noise: Option<f32>,
         #[arg(long)]
         json: bool,
     },
@@ -99,9 +99,10 @@ enum Command {
         /// z_t: the posterior's mean or a sample.
         #[arg(long, value_enum, default_value = "mean")]
         z: Pick,
-        /// The output frame: the decoder's mean or a sample.
-        #[arg(long, value_enum, default_value = "mean")]
-        x: Pick,
+        /// Scale of the output's sampling noise: 0 plays the decoder's mean, 1 a sample
+        /// [default: the model domain's, as `sample`].
+        #[arg(long)]
+        noise: Option<f32>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         /// Output rate [default: the model's].
@@ -119,10 +120,10 @@ enum Command {
         /// Scale of the latent's sampling noise (0 to 2).
         #[arg(long, default_value_t = DEFAULT_TEMPERATURE)]
         temperature: f32,
-        /// Scale of the output's sampling noise (0 to 1; 1 is the paper's sampling, heard
-        /// as hiss over the voice).
-        #[arg(long, default_value_t = DEFAULT_NOISE)]
-        noise: f32,
+        /// Scale of the output's sampling noise (0 to 1; 1 is the paper's sampling)
+        /// [default: the model domain's: 0.3 for time (more is heard as hiss), 1 for mdct].
+        #[arg(long)]
+        noise: Option<f32>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
         #[arg(long, default_value_t = 48_000)]
@@ -200,8 +201,9 @@ fn run(cli: Cli) -> Result<()> {
                     .iter()
                     .map(|p| audio::load_mono(p, rate, 0.0))
                     .collect::<Result<Vec<_>>>()?;
-                let settings =
-                    RenderSettings { seed, temperature, noise, ..RenderSettings::default() };
+                let defaults = RenderSettings::defaults_for(&model.config);
+                let noise = noise.unwrap_or(defaults.noise);
+                let settings = RenderSettings { seed, temperature, noise, ..defaults };
                 Some(report::report(
                     model,
                     &references,
@@ -234,11 +236,12 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{r}")
             }
         }
-        Command::Resynth { model, input, output, z, x, seed, sample_rate } => {
+        Command::Resynth { model, input, output, z, noise, seed, sample_rate } => {
             let model = model.load()?;
             let rate = model.config.sample_rate;
+            let noise = noise.unwrap_or(model.config.domain.default_noise());
             let signal = audio::load_mono(&input, rate, model.config.frame_seconds())?;
-            let y = resynthesise(model, &signal, ResynthOptions { z, x, seed });
+            let y = resynthesise(model, &signal, ResynthOptions { z, noise, seed });
             let out_rate = sample_rate.unwrap_or(rate);
             let y = if out_rate == rate { y } else { audio::resample(&y, rate, out_rate)? };
             write_wav(&output, &y, out_rate)?;
@@ -250,8 +253,10 @@ fn run(cli: Cli) -> Result<()> {
         }
         Command::Sample { model, output, seconds, temperature, noise, seed, sample_rate } => {
             anyhow::ensure!(seconds > 0.0 && seconds <= 3600.0, "--seconds must be in (0, 3600]");
+            let model = model.load()?;
+            let noise = noise.unwrap_or(model.config.domain.default_noise());
             let o = SampleOptions { seconds, temperature, noise, seed, sample_rate };
-            let samples = render(model.load()?, &o)?;
+            let samples = render(model, &o)?;
             write_wav(&output, &samples, sample_rate)?;
             println!("wrote {} ({seconds} s at {sample_rate} Hz)", output.display());
         }

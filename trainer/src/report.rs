@@ -8,11 +8,11 @@ use std::sync::Arc;
 
 use anyhow::Result;
 use serde::Serialize;
-use vrnn_core::stream::{DEFAULT_NOISE, DEFAULT_TEMPERATURE};
+use vrnn_core::stream::DEFAULT_TEMPERATURE;
 use vrnn_core::{domain, Generator, Model, SoundMatch};
 
 use crate::plot;
-use crate::resynth::{resynthesise, ResynthOptions};
+use crate::resynth::{resynthesise, Pick, ResynthOptions};
 use crate::sound::{self, Features};
 
 /// Seconds rendered for the report.
@@ -45,12 +45,13 @@ pub struct RenderSettings {
     pub seed: u64,
 }
 
-impl Default for RenderSettings {
-    fn default() -> Self {
+impl RenderSettings {
+    /// What a player hears first: the default temperature, the model domain's noise.
+    pub fn defaults_for(config: &vrnn_core::ModelConfig) -> RenderSettings {
         RenderSettings {
             seconds: RENDER_SECONDS,
             temperature: DEFAULT_TEMPERATURE,
-            noise: DEFAULT_NOISE,
+            noise: config.domain.default_noise(),
             seed: 0,
         }
     }
@@ -119,10 +120,10 @@ pub fn report(
     let references: Vec<Vec<f32>> =
         references.iter().map(|r| first_seconds(r, rate, REFERENCE_SECONDS)).collect();
     let generated_audio = render(model.clone(), &settings);
-    let resynth = resynth_match(&model, held_out);
+    let resynth = resynth_match(&model, held_out, &settings);
     if let Some(png) = png {
         let resynth_audio = held_out.first().map(|h| {
-            resynthesise(model.clone(), &first_seconds(h, rate, 10.0), ResynthOptions::default())
+            resynthesise(model.clone(), &first_seconds(h, rate, 10.0), resynth_options(&settings))
         });
         spectrograms(
             png,
@@ -167,7 +168,17 @@ pub fn measure(
     r
 }
 
-fn resynth_match(model: &Arc<Model>, held_out: &[Vec<f32>]) -> Option<ResynthMatch> {
+/// Resynthesis as a player would hear it at these settings: the posterior mean of z_t and
+/// the render's output noise.
+fn resynth_options(s: &RenderSettings) -> ResynthOptions {
+    ResynthOptions { z: Pick::Mean, noise: s.noise, seed: s.seed }
+}
+
+fn resynth_match(
+    model: &Arc<Model>,
+    held_out: &[Vec<f32>],
+    settings: &RenderSettings,
+) -> Option<ResynthMatch> {
     let (rate, n) = (model.config.sample_rate, model.config.frame_size);
     let originals: Vec<Vec<f32>> = held_out
         .iter()
@@ -179,7 +190,7 @@ fn resynth_match(model: &Arc<Model>, held_out: &[Vec<f32>]) -> Option<ResynthMat
     }
     let resynthesised: Vec<Vec<f32>> = originals
         .iter()
-        .map(|h| resynthesise(model.clone(), h, ResynthOptions::default()))
+        .map(|h| resynthesise(model.clone(), h, resynth_options(settings)))
         .collect();
     let (a, b) = (sound::pooled(&originals, rate, n), sound::pooled(&resynthesised, rate, n));
     Some(ResynthMatch {
@@ -350,7 +361,8 @@ pub fn after_training(
     let rate = model.config.sample_rate;
     let references =
         files.iter().map(|p| crate::audio::load_mono(p, rate, 0.0)).collect::<Result<Vec<_>>>()?;
-    let r = report(model, &references, held_out, RenderSettings::default(), Some(png))?;
+    let settings = RenderSettings::defaults_for(&model.config);
+    let r = report(model, &references, held_out, settings, Some(png))?;
     file.config.provenance.sound = Some(r.summary("its training recordings"));
     file.save(model_path)?;
     Ok(r)

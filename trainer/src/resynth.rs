@@ -1,7 +1,8 @@
 //! `trainer resynth`: the posterior reconstruction of a recording, so that a user hears
 //! what the model has captured. Each frame goes through the encoder (its mean or a sample
-//! of z_t), the decoder's output (its mean or a sample) is played, and the true frame is fed
-//! back into the recurrence, as in training.
+//! of z_t), the decoder's output is played (its mean plus `noise` times its sigma, as in
+//! generation: 0 is the mean, 1 a sample), and the true frame is fed back into the
+//! recurrence, as in training.
 
 use std::sync::Arc;
 
@@ -19,14 +20,9 @@ pub enum Pick {
 #[derive(Clone, Copy, Debug)]
 pub struct ResynthOptions {
     pub z: Pick,
-    pub x: Pick,
+    /// Scale of the output's sampling noise.
+    pub noise: f32,
     pub seed: u64,
-}
-
-impl Default for ResynthOptions {
-    fn default() -> Self {
-        ResynthOptions { z: Pick::Mean, x: Pick::Mean, seed: 0 }
-    }
 }
 
 /// The reconstruction of `signal` (at the model's rate), aligned with it and as long.
@@ -49,7 +45,7 @@ pub fn resynthesise(model: Arc<Model>, signal: &[f32], o: ResynthOptions) -> Vec
         generator.step_posterior(x, z_mode);
         let (mu, sigma) = (generator.output_mu(), generator.output_sigma());
         for i in 0..n {
-            let eps = if o.x == Pick::Sample { rng.gaussian() } else { 0.0 };
+            let eps = if o.noise != 0.0 { o.noise * rng.gaussian() } else { 0.0 };
             frame[i] = (mu[i] + sigma[i] * eps) * frame_std[i] + c.normalisation.mean;
         }
         if let Some(o) = chunks.next() {
