@@ -73,8 +73,8 @@ impl FrameCodec for Mdct {
         let n = self.n;
         self.coefficients[..n].copy_from_slice(&frame[..n]);
         self.synthesis.forward(self.isa, &self.coefficients, &mut self.block);
-        for i in 0..n {
-            out[i] = self.block[i] + self.tail[i];
+        for ((o, b), t) in out.iter_mut().zip(&self.block[..n]).zip(&self.tail) {
+            *o = b + t;
         }
         self.tail.copy_from_slice(&self.block[n..]);
     }
