@@ -10,7 +10,8 @@
 //!   as a distribution (compared by L1 distance), and its share in 2 - 8 Hz, the syllable
 //!   rhythm of speech;
 //! - voiced fraction: active 40 ms frames whose normalised autocorrelation, past its first
-//!   zero, peaks above 0.5 at a lag of a 60 - 400 Hz pitch;
+//!   zero, peaks above 0.5 at a lag of a 60 - 400 Hz pitch (a period of one model frame, the
+//!   buzz of a frame grid, does not count);
 //! - click ratio: energy of the second difference at frame boundaries over its mean
 //!   elsewhere (about 1 for natural audio, far above for a click at every boundary).
 //!
@@ -34,6 +35,8 @@ pub const MODULATION_BANDS: [(f64, f64); 6] =
 const MODULATION_SEGMENT: usize = 1024;
 const ACTIVE_RANGE_DB: f64 = 35.0;
 const VOICING_THRESHOLD: f64 = 0.5;
+/// Pitch lags this close to the frame size count as the frame grid, not as voicing.
+const FRAME_GRID_LAGS: usize = 2;
 
 /// What the figures measure on one signal (or several, pooled).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -64,7 +67,7 @@ pub fn features(x: &[f32], rate: u32, frame: usize, frame_phase: usize) -> Featu
         flatness: flatness(x, rate, &active),
         level_dbfs: active.level_dbfs(),
         modulation: modulation(x, rate),
-        voiced_fraction: voiced_fraction(x, rate, &active),
+        voiced_fraction: voiced_fraction(x, rate, frame, &active),
         click_ratio: click_ratio(x, frame, frame_phase),
     }
 }
@@ -268,7 +271,7 @@ fn modulation(x: &[f32], rate: u32) -> Vec<f64> {
 }
 
 /// Fraction of active 40 ms frames (hop 10 ms) with a pitch in 60 - 400 Hz.
-fn voiced_fraction(x: &[f32], rate: u32, active: &ActiveGate) -> f64 {
+fn voiced_fraction(x: &[f32], rate: u32, frame: usize, active: &ActiveGate) -> f64 {
     let len = (rate as f64 * 0.04) as usize;
     let hop = (rate as f64 * ENVELOPE_SECONDS).round() as usize;
     let (min_lag, max_lag) = ((rate / 400) as usize, (rate / 60) as usize);
@@ -290,10 +293,16 @@ fn voiced_fraction(x: &[f32], rate: u32, active: &ActiveGate) -> f64 {
             };
             // The pitch peak lies past the autocorrelation's first zero: before it, any
             // low-passed sound correlates with itself.
-            let best = (1..=max_lag)
-                .position(|lag| r(lag) < 0.0)
-                .map_or(0.0, |zero| (min_lag.max(zero + 1)..=max_lag).map(r).fold(0.0, f64::max));
-            if best > VOICING_THRESHOLD {
+            let best =
+                (1..=max_lag).position(|lag| r(lag) < 0.0).map_or((0, 0.0), |zero| {
+                    (min_lag.max(zero + 1)..=max_lag)
+                        .map(|lag| (lag, r(lag)))
+                        .fold((0, 0.0), |b, c| if c.1 > b.1 { c } else { b })
+                });
+            // A period of exactly one frame is the model's frame grid (a buzz at the frame
+            // rate), not a voice's pitch.
+            let frame_grid = best.0.abs_diff(frame) <= FRAME_GRID_LAGS;
+            if best.1 > VOICING_THRESHOLD && !frame_grid {
                 voiced += 1;
             }
         }
@@ -408,6 +417,22 @@ mod tests {
         assert!(at > 5.0, "clicks at their phase: {at}");
         let elsewhere = features(&x, RATE, 200, 137).click_ratio;
         assert!(elsewhere < 1.2, "no clicks half a frame away: {elsewhere}");
+    }
+
+    #[test]
+    fn a_buzz_at_the_frame_rate_is_not_voicing() {
+        // A pulse every 200 samples (80 Hz at 16 kHz) through a resonance: periodic, but at
+        // the frame grid's period.
+        let mut x = vec![0.0f32; RATE as usize * 4];
+        let mut y = (0.0f32, 0.0f32);
+        for (n, v) in x.iter_mut().enumerate() {
+            let pulse = if n % 200 == 0 { 1.0 } else { 0.0 };
+            let out = pulse + 1.8 * y.0 * 0.95 - 0.9025 * y.1;
+            y = (out, y.0);
+            *v = out * 0.05;
+        }
+        assert!(features(&x, RATE, 200, 0).voiced_fraction < 0.05);
+        assert!(features(&x, RATE, 160, 0).voiced_fraction > 0.9, "the same at another frame size");
     }
 
     #[test]
