@@ -82,6 +82,9 @@ pub struct Controls {
 pub struct Player {
     current: Box<Engine>,
     outgoing: Option<Box<Engine>>,
+    /// Samples the outgoing engine still plays alone: the new one's latency, during which
+    /// it is silent, so that the crossfade meets its sound rather than its silence.
+    hold_left: usize,
     fade_left: usize,
     fade_len: usize,
     /// Engines waiting to go back to the thread that drops them.
@@ -105,6 +108,7 @@ impl Player {
         let mut p = Player {
             current: engine,
             outgoing: None,
+            hold_left: 0,
             fade_left: 0,
             fade_len: ((CROSSFADE_SECONDS * rate) as usize).max(1),
             retired: None,
@@ -220,6 +224,7 @@ impl Player {
         if let Some(older) = self.outgoing.replace(old) {
             self.retire(older);
         }
+        self.hold_left = self.current.latency();
         self.fade_left = self.fade_len;
         self.right_on = false;
     }
@@ -282,7 +287,11 @@ impl Player {
             let x = self.fade_left as f32 / self.fade_len as f32;
             l = l * (1.0 - x) + ol * x;
             r = r * (1.0 - x) + or * x;
-            self.fade_left -= 1;
+            if self.hold_left > 0 {
+                self.hold_left -= 1;
+            } else {
+                self.fade_left -= 1;
+            }
             if self.fade_left == 0 {
                 if let Some(old) = self.outgoing.take() {
                     self.retire(old);
