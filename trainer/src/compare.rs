@@ -19,7 +19,7 @@ use crate::{audio, plot};
 /// `trainer compare`'s options.
 #[derive(Clone, Debug, clap::Args)]
 pub struct CompareOptions {
-    /// WAV files or folders of them.
+    /// audio files (WAV, FLAC, MP3, OGG, AIFF, M4A) or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Folder for the five models, the table (results.md) and the curves (curves.png).

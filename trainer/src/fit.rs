@@ -42,7 +42,7 @@ pub const DEFAULT_MINUTES: f64 = 30.0;
 /// `trainer fit`'s options.
 #[derive(Clone, Debug, clap::Args)]
 pub struct FitOptions {
-    /// WAV files or folders of them.
+    /// audio files (WAV, FLAC, MP3, OGG, AIFF, M4A) or folders of them.
     #[arg(required = true)]
     pub inputs: Vec<PathBuf>,
     /// Model file to write [default: <first input>.vrnn]. A checkpoint (.ckpt), the metrics

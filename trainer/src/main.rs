@@ -43,7 +43,7 @@ impl ModelArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on recordings (WAV files or folders of them).
+    /// Train a model on recordings (audio files (WAV, FLAC, MP3, OGG, AIFF, M4A) or folders of them).
     Fit(FitOptions),
     /// Negative ELBO of recordings under a model, per frame and per sequence.
     Eval {
@@ -80,7 +80,7 @@ enum Command {
     /// reference recordings, as `eval --sound` reports them for a model.
     Match {
         input: PathBuf,
-        /// Reference recordings (WAV files or folders of them).
+        /// Reference recordings (audio files (WAV, FLAC, MP3, OGG, AIFF, M4A) or folders of them).
         #[arg(long, required = true, num_args = 1..)]
         against: Vec<PathBuf>,
         /// Rate the figures are measured at.
