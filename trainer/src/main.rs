@@ -43,7 +43,7 @@ impl ModelArg {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Train a model on recordings (audio files (WAV, FLAC, MP3, OGG, AIFF, M4A) or folders of them).
+    /// Train a model on recordings: audio files (WAV, FLAC, MP3, OGG, AIFF, M4A) or folders.
     Fit(FitOptions),
     /// Negative ELBO of recordings under a model, per frame and per sequence.
     Eval {
