@@ -208,6 +208,25 @@ fn bench_step(c: &mut Criterion, weights: &mut WeightBytes) {
     group.finish();
 }
 
+/// The MDCT domain's per-frame cost (N = 200), beside the steps it adds to.
+fn bench_domain(c: &mut Criterion) {
+    use vrnn_core::domain::{FrameCodec, Mdct};
+    let mut group = c.benchmark_group("domain");
+    let mut mdct = Mdct::new(200);
+    let mut rng = Rng::new(3);
+    let frame = random(200, &mut rng, 1.0);
+    let mut out = vec![0.0; 200];
+    group.bench_function("mdct-synthesis-200", |b| {
+        b.iter(|| {
+            mdct.synthesise(black_box(&frame), &mut out);
+            black_box(out[0])
+        })
+    });
+    let second = random(16_000, &mut rng, 1.0);
+    group.bench_function("mdct-analysis-1s", |b| b.iter(|| black_box(mdct.analyse(&second)[0])));
+    group.finish();
+}
+
 /// Weight bytes of each measured kernel, by "group/precision/name", for the roofline.
 type WeightBytes = HashMap<String, usize>;
 
@@ -398,6 +417,7 @@ fn main() {
     let mut weights = WeightBytes::new();
     bench_cells(&mut c, &mut weights);
     bench_step(&mut c, &mut weights);
+    bench_domain(&mut c);
     c.final_summary();
     summary(&weights, quick);
 }
