@@ -99,6 +99,13 @@ impl std::fmt::Display for Info {
             p.validation_nelbo
                 .map_or(String::new(), |v| format!(", validation -ELBO {v:.2} nats/frame"))
         )?;
+        if let Some(m) = &p.sound {
+            writeln!(
+                f,
+                "sound match vs {}: {} (spectrum {:.1} dB apart, voiced {:.2}, clicks {:.2})",
+                m.references, m.verdict, m.ltas_db, m.voiced_fraction, m.click_ratio
+            )?;
+        }
         write!(f, "real-time cost here ({} kernel): median {:.1} us, p99 {:.1} us per step; real-time factor {:.1}x",
             self.kernel, self.step_us_median, self.step_us_p99, self.realtime_factor)
     }

@@ -109,6 +109,10 @@ fn info_reports_configuration_provenance_and_cost() {
     assert!(json["realtime_factor"].as_f64().unwrap() > 1.0);
     let text = trainer(&["info", model()]);
     assert!(text.contains("real-time factor") && text.contains("arctic_a0009.wav"), "{text}");
+    assert!(
+        text.contains("mdct domain") && text.contains("sound match vs its training recordings"),
+        "{text}"
+    );
 }
 
 #[test]
