@@ -187,6 +187,12 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     resample(&mono, file_rate, rate).with_context(|| format!("{name}: resampling failed"))
 }
 
+/// Every recording of `inputs` (files or folders) as mono at `rate`, each at least
+/// `min_seconds` long.
+pub fn load_all(inputs: &[PathBuf], rate: u32, min_seconds: f64) -> Result<Vec<Vec<f32>>> {
+    collect_audio(inputs)?.iter().map(|p| load_mono(p, rate, min_seconds)).collect()
+}
+
 /// Band-limited resampling of a whole clip.
 pub fn resample(x: &[f32], from: u32, to: u32) -> Result<Vec<f32>> {
     let params = SincInterpolationParameters {

@@ -68,11 +68,7 @@ pub fn evaluate(
     seed: u64,
     is_samples: usize,
 ) -> Result<Evaluation> {
-    let (rate, f) = (model.config.sample_rate, model.config.frame_size);
-    let signals = audio::collect_audio(files)?
-        .iter()
-        .map(|p| audio::load_mono(p, rate, f as f64 / rate as f64))
-        .collect::<Result<Vec<_>>>()?;
+    let signals = audio::load_all(files, model.config.sample_rate, model.config.frame_seconds())?;
     evaluate_signals(model, &signals, seq_len, seed, is_samples)
 }
 

@@ -194,13 +194,11 @@ fn run(cli: Cli) -> Result<()> {
             json,
         } => {
             let model = model.load()?;
-            let e = eval::evaluate(model.clone(), &inputs, seq_len, seed, is_samples)?;
+            let c = &model.config;
+            let recordings = audio::load_all(&inputs, c.sample_rate, c.frame_seconds())?;
+            let e = eval::evaluate_signals(model.clone(), &recordings, seq_len, seed, is_samples)?;
             let sound = if sound {
-                let rate = model.config.sample_rate;
-                let references = audio::collect_audio(&inputs)?
-                    .iter()
-                    .map(|p| audio::load_mono(p, rate, 0.0))
-                    .collect::<Result<Vec<_>>>()?;
+                let references = recordings;
                 let defaults = RenderSettings::defaults_for(&model.config);
                 let noise = noise.unwrap_or(defaults.noise);
                 let settings = RenderSettings { seed, temperature, noise, ..defaults };
@@ -226,10 +224,9 @@ fn run(cli: Cli) -> Result<()> {
             }
         }
         Command::Match { input, against, rate, json } => {
-            let load = |p: &PathBuf| audio::load_mono(p, rate, 0.0);
-            let references =
-                audio::collect_audio(&against)?.iter().map(load).collect::<Result<Vec<_>>>()?;
-            let r = report::measure(&load(&input)?, &references, rate, 200, None, None);
+            let references = audio::load_all(&against, rate, 0.0)?;
+            let candidate = audio::load_mono(&input, rate, 0.0)?;
+            let r = report::measure(&candidate, &references, rate, 200, None, None);
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?)
             } else {

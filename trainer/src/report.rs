@@ -120,19 +120,12 @@ pub fn report(
     let references: Vec<Vec<f32>> =
         references.iter().map(|r| first_seconds(r, rate, REFERENCE_SECONDS)).collect();
     let generated_audio = render(model.clone(), &settings);
-    let resynth = resynth_match(&model, held_out, &settings);
+    let resynthesised = resynthesise_held_out(&model, held_out, &settings);
     if let Some(png) = png {
-        let resynth_audio = held_out.first().map(|h| {
-            resynthesise(model.clone(), &first_seconds(h, rate, 10.0), resynth_options(&settings))
-        });
-        spectrograms(
-            png,
-            rate,
-            &references[0],
-            &generated_audio,
-            held_out.first().zip(resynth_audio.as_ref()),
-        )?;
+        let first = resynthesised.first().map(|(o, r)| (o, r));
+        spectrograms(png, rate, &references[0], &generated_audio, first)?;
     }
+    let resynth = resynth_match(&resynthesised, rate, n);
     Ok(measure(&generated_audio, &references, rate, n, Some(settings), resynth))
 }
 
@@ -174,24 +167,30 @@ fn resynth_options(s: &RenderSettings) -> ResynthOptions {
     ResynthOptions { z: Pick::Mean, noise: s.noise, seed: s.seed }
 }
 
-fn resynth_match(
+/// Stretches of the held-out recordings (RESYNTH_SECONDS in all, those of at least a
+/// second) with their resynthesis.
+fn resynthesise_held_out(
     model: &Arc<Model>,
     held_out: &[Vec<f32>],
     settings: &RenderSettings,
-) -> Option<ResynthMatch> {
-    let (rate, n) = (model.config.sample_rate, model.config.frame_size);
-    let originals: Vec<Vec<f32>> = held_out
+) -> Vec<(Vec<f32>, Vec<f32>)> {
+    let rate = model.config.sample_rate;
+    held_out
         .iter()
         .map(|h| first_seconds(h, rate, RESYNTH_SECONDS / held_out.len() as f64))
         .filter(|h| h.len() >= rate as usize)
-        .collect();
-    if originals.is_empty() {
+        .map(|h| {
+            let r = resynthesise(model.clone(), &h, resynth_options(settings));
+            (h, r)
+        })
+        .collect()
+}
+
+fn resynth_match(pairs: &[(Vec<f32>, Vec<f32>)], rate: u32, n: usize) -> Option<ResynthMatch> {
+    if pairs.is_empty() {
         return None;
     }
-    let resynthesised: Vec<Vec<f32>> = originals
-        .iter()
-        .map(|h| resynthesise(model.clone(), h, resynth_options(settings)))
-        .collect();
+    let (originals, resynthesised): (Vec<Vec<f32>>, Vec<Vec<f32>>) = pairs.iter().cloned().unzip();
     let (a, b) = (sound::pooled(&originals, rate, n), sound::pooled(&resynthesised, rate, n));
     Some(ResynthMatch {
         ltas_db: sound::ltas_distance(&a, &b),
@@ -358,9 +357,7 @@ pub fn after_training(
 ) -> Result<SoundReport> {
     let mut file = vrnn_core::ModelFile::load(model_path)?;
     let model = Arc::new(Model::from_file(&file));
-    let rate = model.config.sample_rate;
-    let references =
-        files.iter().map(|p| crate::audio::load_mono(p, rate, 0.0)).collect::<Result<Vec<_>>>()?;
+    let references = crate::audio::load_all(files, model.config.sample_rate, 0.0)?;
     let settings = RenderSettings::defaults_for(&model.config);
     let r = report(model, &references, held_out, settings, Some(png))?;
     file.config.provenance.sound = Some(r.summary("its training recordings"));

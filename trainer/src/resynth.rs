@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use vrnn_core::{domain, Generator, Model, PosteriorZ, Rng};
 
-/// How resynthesis picks z_t and the output frame.
+/// How resynthesis picks z_t.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum Pick {
     /// The distribution's mean (deterministic).

@@ -61,15 +61,22 @@ impl Features {
 /// Measures `x` (at `rate` Hz); frames of `frame` samples start at sample `frame_phase`
 /// (for the click ratio; any phase for audio that has no frames).
 pub fn features(x: &[f32], rate: u32, frame: usize, frame_phase: usize) -> Features {
+    features_and_bands(x, rate, frame, frame_phase).0
+}
+
+/// The features, and the band powers before level normalisation (for pooling).
+fn features_and_bands(x: &[f32], rate: u32, frame: usize, phase: usize) -> (Features, Vec<f64>) {
     let active = ActiveGate::new(x, rate);
-    Features {
-        ltas_db: normalise_db(&ltas_power(x, rate)),
+    let bands = ltas_power(x, rate);
+    let f = Features {
+        ltas_db: normalise_db(&bands),
         flatness: flatness(x, rate, &active),
         level_dbfs: active.level_dbfs(),
         modulation: modulation(x, rate),
         voiced_fraction: voiced_fraction(x, rate, frame, &active),
-        click_ratio: click_ratio(x, frame, frame_phase),
-    }
+        click_ratio: click_ratio(x, frame, phase),
+    };
+    (f, bands)
 }
 
 /// Features of several recordings as one: spectra and modulation pooled by power, the
@@ -78,7 +85,10 @@ pub fn pooled(signals: &[Vec<f32>], rate: u32, frame: usize) -> Features {
     let total: f64 = signals.iter().map(|s| s.len() as f64).sum();
     let each: Vec<(f64, Features, Vec<f64>)> = signals
         .iter()
-        .map(|s| (s.len() as f64 / total, features(s, rate, frame, 0), ltas_power(s, rate)))
+        .map(|s| {
+            let (f, bands) = features_and_bands(s, rate, frame, 0);
+            (s.len() as f64 / total, f, bands)
+        })
         .collect();
     let mean = |f: &dyn Fn(&Features) -> f64| each.iter().map(|(w, e, _)| w * f(e)).sum::<f64>();
     let bands = each[0].2.len();
