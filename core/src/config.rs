@@ -86,6 +86,9 @@ pub enum Domain {
     Time,
     /// Coefficients of an orthogonal lapped transform (sine window, hop = frame size).
     Mdct,
+    /// Harmonic-plus-noise vocoder parameters: log f0 and the harmonic and noise
+    /// envelopes (`crate::domain::hnm`).
+    Hnm,
 }
 
 impl Domain {
@@ -94,11 +97,13 @@ impl Domain {
     /// MDCT domain sigma is shaped like the voice's spectrum and carries most of its energy
     /// (fricatives, breath, the detail of voiced sounds), so the model's own sampling (1) is
     /// the natural level: at 0.3 an MDCT voice is about 20 dB too quiet and dull (measured:
-    /// docs/sound.md).
+    /// docs/sound.md). In the hnm domain sigma jitters pitch and envelopes from frame to
+    /// frame (heard as hoarseness), while the synthesiser makes the noise itself.
     pub const fn default_noise(self) -> f32 {
         match self {
             Domain::Time => 0.3,
             Domain::Mdct => 1.0,
+            Domain::Hnm => HNM_DEFAULT_NOISE,
         }
     }
 
@@ -106,9 +111,19 @@ impl Domain {
         match self {
             Domain::Time => "time",
             Domain::Mdct => "mdct",
+            Domain::Hnm => "hnm",
         }
     }
+
+    /// Whether the model's likelihood is one of the waveform (the time domain, and the MDCT
+    /// through an orthogonal transform) rather than of vocoder parameters.
+    pub const fn waveform_likelihood(self) -> bool {
+        !matches!(self, Domain::Hnm)
+    }
 }
+
+/// The hnm domain's default output noise (measured: docs/sound.md).
+const HNM_DEFAULT_NOISE: f32 = 0.5;
 
 impl std::str::FromStr for Domain {
     type Err = String;
@@ -116,7 +131,8 @@ impl std::str::FromStr for Domain {
         match s {
             "time" => Ok(Domain::Time),
             "mdct" => Ok(Domain::Mdct),
-            _ => Err(format!("'{s}' is not a frame domain: use time or mdct")),
+            "hnm" => Ok(Domain::Hnm),
+            _ => Err(format!("'{s}' is not a frame domain: use time, mdct or hnm")),
         }
     }
 }
@@ -127,20 +143,33 @@ impl std::fmt::Display for Domain {
     }
 }
 
-/// Normalisation of the frame vectors: model space x_i = (raw_i - mean) / (std * scale_i).
-/// The waveform's global mean and std, and for spectral domains one scale per coefficient
-/// (empty: all 1, as in every time-domain model).
+/// Normalisation of the frame vectors: model space
+/// x_i = (raw_i - mean - centre_i) / (std * scale_i). The waveform's global mean and std;
+/// for spectral domains one scale per coefficient; for parameter domains (hnm) also one
+/// centre per parameter (empty: all 0 / all 1, as in every time-domain model).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Normalisation {
     pub mean: f32,
     pub std: f32,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub scale: Vec<f32>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub centre: Vec<f32>,
 }
 
 impl Normalisation {
     pub fn global(mean: f32, std: f32) -> Normalisation {
-        Normalisation { mean, std, scale: Vec::new() }
+        Normalisation { mean, std, scale: Vec::new(), centre: Vec::new() }
+    }
+
+    /// The offset subtracted at frame position i.
+    pub fn mean_at(&self, i: usize) -> f32 {
+        self.mean + self.centre.get(i).copied().unwrap_or(0.0)
+    }
+
+    /// The offsets of a whole frame of `frame` values.
+    pub fn frame_mean(&self, frame: usize) -> Vec<f32> {
+        (0..frame).map(|i| self.mean_at(i)).collect()
     }
 
     /// The divisor of frame position i.
@@ -203,6 +232,7 @@ pub struct ModelConfig {
     pub prior: Mlp,
     pub encoder: Mlp,
     pub decoder: Mlp,
+    /// Samples per frame (the hop between frames).
     pub frame_size: usize,
     pub sample_rate: u32,
     /// Files written before frame domains existed are time-domain models.
@@ -329,20 +359,20 @@ impl ModelConfig {
                 n.mean, n.std
             ));
         }
-        if !n.scale.is_empty() {
-            if n.scale.len() != self.frame_size {
+        let dim = self.frame_dim();
+        for (what, values) in [("scales", &n.scale), ("centres", &n.centre)] {
+            if !values.is_empty() && values.len() != dim {
                 return Err(format!(
-                    "normalisation has {} per-coefficient scales for frames of {}",
-                    n.scale.len(),
-                    self.frame_size
+                    "normalisation has {} per-position {what} for frames of {dim} values",
+                    values.len()
                 ));
             }
-            if let Some(i) = n.scale.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-                return Err(format!(
-                    "normalisation scale {i} is {} (must be finite and > 0)",
-                    n.scale[i]
-                ));
-            }
+        }
+        if let Some(i) = n.scale.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
+            return Err(format!("normalisation scale {i} is {} (must be finite and > 0)", n.scale[i]));
+        }
+        if let Some(i) = n.centre.iter().position(|c| !c.is_finite()) {
+            return Err(format!("normalisation centre {i} is {} (must be finite)", n.centre[i]));
         }
         let params = crate::names::tensor_specs(self)
             .iter()
@@ -368,6 +398,15 @@ impl ModelConfig {
             (Latent::Independent, Output::Gmm { .. }) => "VRNN-I-GMM",
             (Latent::None, Output::Gauss) => "RNN-Gauss",
             (Latent::None, Output::Gmm { .. }) => "RNN-GMM",
+        }
+    }
+
+    /// Values in one frame vector x_t: the frame's samples or coefficients, or the hnm
+    /// domain's parameters.
+    pub fn frame_dim(&self) -> usize {
+        match self.domain {
+            Domain::Time | Domain::Mdct => self.frame_size,
+            Domain::Hnm => crate::domain::hnm::DIM,
         }
     }
 

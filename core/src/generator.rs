@@ -77,6 +77,8 @@ struct Scratch {
 pub struct Generator {
     model: Arc<Model>,
     isa: Isa,
+    /// The seed of the current voice (the random sequence's start).
+    seed: u64,
     rng: Rng,
     state: CellState,
     s: Scratch,
@@ -98,7 +100,7 @@ impl Generator {
     /// A generator on a chosen instruction set (tests compare them).
     pub fn with_isa(model: Arc<Model>, seed: u64, isa: Isa) -> Self {
         let c = &model.config;
-        let (z, f, h) = (c.z_size(), c.frame_size, c.hidden);
+        let (z, f, h) = (c.z_size(), c.frame_dim(), c.hidden);
         let k = c.output.components();
         let s = Scratch {
             prior: model.prior.as_ref().map(|p| p.trunk.scratch()),
@@ -126,6 +128,7 @@ impl Generator {
             state: model.rnn.state(),
             model,
             isa,
+            seed,
             rng: Rng::new(seed),
             s,
             noise,
@@ -157,9 +160,14 @@ impl Generator {
         self.isa
     }
 
+    pub fn seed(&self) -> u64 {
+        self.seed
+    }
+
     /// Zeroes the recurrent state and restarts the random sequence from `seed`.
     pub fn reset(&mut self, seed: u64) {
         self.state.reset();
+        self.seed = seed;
         self.rng = Rng::new(seed);
         self.s.prev_mu0.fill(0.0);
         self.latent_delta = 0.0;
@@ -174,6 +182,7 @@ impl Generator {
         assert!(self.model.config == other.model.config, "continue_from needs the same model");
         self.state.h.copy_from_slice(&other.state.h);
         self.state.c.copy_from_slice(&other.state.c);
+        self.seed = other.seed;
         self.rng = other.rng.clone();
         self.s.prev_mu0.copy_from_slice(&other.s.prev_mu0);
         self.latent_delta = other.latent_delta;
@@ -343,7 +352,7 @@ impl Generator {
             Stage::PriorHead => {
                 m.prior.as_ref().map_or((0, 0), |p| (2 * p.mu.out(), p.mu.row_bytes()))
             }
-            Stage::OutputHead => (2 * m.config.frame_size, m.decoder.mu.row_bytes()),
+            Stage::OutputHead => (2 * m.config.frame_dim(), m.decoder.mu.row_bytes()),
             Stage::InputGates => (gates, ih),
             Stage::HiddenGates => (gates, hh),
             _ => (0, 0),
@@ -372,7 +381,7 @@ impl Generator {
                 }
             }
             Stage::OutputHead => {
-                let f = m.config.frame_size;
+                let f = m.config.frame_dim();
                 let (mu, sigma) = (&mut s.mu_x, &mut s.sigma_x);
                 head_rows(&m.decoder, isa, self.component * f, rows, s.decoder.output(), mu, sigma);
             }
@@ -406,7 +415,7 @@ impl Generator {
                 }
             }
             Stage::SampleX => {
-                for i in 0..m.config.frame_size {
+                for i in 0..m.config.frame_dim() {
                     s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
                 }
             }
@@ -427,14 +436,14 @@ impl Generator {
 
     /// Runs the encoder on `frame` (the domain's values, unnormalised: waveform samples for a
     /// time-domain model), scores it, and advances the state with it. The frame must hold
-    /// `frame_size` values.
+    /// `frame_dim()` values.
     pub fn step_posterior(&mut self, frame: &[f32], z_mode: PosteriorZ<'_>) -> PosteriorStep<'_> {
         let m = &*self.model;
         let isa = self.isa;
         let c = &m.config;
         let s = &mut self.s;
-        let mean = c.normalisation.mean;
-        for ((x, raw), std) in s.x.iter_mut().zip(&frame[..c.frame_size]).zip(&m.frame_std) {
+        let raw = &frame[..c.frame_dim()];
+        for (((x, raw), std), mean) in s.x.iter_mut().zip(raw).zip(&m.frame_std).zip(&m.frame_mean) {
             *x = (raw - mean) / std;
         }
         prior(m, isa, &self.state.h, s);
@@ -499,11 +508,11 @@ impl Generator {
         let m = &*self.model;
         let c = &m.config;
         let s = &mut self.s;
-        let f = c.frame_size;
+        let f = c.frame_dim();
         let finite = s.x[..f].iter().all(|v| v.is_finite()) && self.state.is_finite();
         if finite {
-            let mean = c.normalisation.mean;
-            for ((out, x), std) in s.frame.iter_mut().zip(&s.x[..f]).zip(&m.frame_std) {
+            let denorm = m.frame_std.iter().zip(&m.frame_mean);
+            for ((out, x), (std, mean)) in s.frame.iter_mut().zip(&s.x[..f]).zip(denorm) {
                 *out = x * std + mean;
             }
             self.latent_delta = s.mu0.iter().zip(&s.prev_mu0).map(|(a, b)| (a - b) * (a - b)).sum();
@@ -624,7 +633,7 @@ fn decode(m: &Model, isa: Isa, s: &mut Scratch) {
 
 /// Mean and sigma of output component k from the decoder trunk's last output.
 fn output_head(m: &Model, isa: Isa, k: usize, s: &mut Scratch) {
-    let f = m.config.frame_size;
+    let f = m.config.frame_dim();
     head_rows(&m.decoder, isa, k * f, 0..2 * f, s.decoder.output(), &mut s.mu_x, &mut s.sigma_x);
 }
 

@@ -35,6 +35,8 @@ pub struct Model {
     pub rnn: Recurrent,
     /// The normalisation's divisor of each frame position (`Normalisation::std_at`).
     pub frame_std: Vec<f32>,
+    /// Its offset of each frame position (`Normalisation::mean_at`).
+    pub frame_mean: Vec<f32>,
 }
 
 /// A model file's tensors, packed in one precision.
@@ -87,7 +89,7 @@ impl Model {
     fn pack(f: &ModelFile, precision: Precision) -> Model {
         let p = Packer { file: f, precision };
         let c = &f.config;
-        let (h, z, fr) = (c.hidden, c.z_size(), c.frame_size);
+        let (h, z, fr) = (c.hidden, c.z_size(), c.frame_dim());
         let k = c.output.components();
         let latent = c.has_latent();
         Model {
@@ -112,6 +114,7 @@ impl Model {
             )
             .with_precision(precision),
             frame_std: c.normalisation.frame_std(fr),
+            frame_mean: c.normalisation.frame_mean(fr),
         }
     }
 

@@ -56,7 +56,7 @@ fn mlp(out: &mut Vec<TensorSpec>, module: &str, spec: Mlp, input: usize) {
 /// Every tensor the configuration needs, in a fixed order.
 pub fn tensor_specs(cfg: &ModelConfig) -> Vec<TensorSpec> {
     let mut out = Vec::new();
-    let (h, z, f) = (cfg.hidden, cfg.z_size(), cfg.frame_size);
+    let (h, z, f) = (cfg.hidden, cfg.z_size(), cfg.frame_dim());
     mlp(&mut out, PHI_X, cfg.phi_x, f);
     if cfg.has_latent() {
         mlp(&mut out, PHI_Z, cfg.phi_z, z);

@@ -121,7 +121,8 @@ impl Stream {
         .map_err(|e| StreamError::Resampler(e.to_string()))?;
         let out = vec![0.0; resampler.output_frames_max()];
         let frame = vec![0.0; c.frame_size];
-        let codec = domain::codec(c);
+        let mut codec = domain::codec(c);
+        codec.reset(generator.seed());
         let noise = c.domain.default_noise();
         let mut stream = Stream {
             codec,
@@ -166,21 +167,30 @@ impl Stream {
         self.noise = n;
     }
 
-    /// Varispeed: 2.0 plays an octave up (faster), 0.5 an octave down. Clamped to
+    /// Moves the formants by `ratio` (hnm models; other domains ignore it).
+    pub fn set_formant(&mut self, ratio: f32) {
+        self.codec.set_formant(ratio);
+    }
+
+    /// Transposes: 2.0 plays an octave up, 0.5 an octave down. An hnm model moves its f0
+    /// and keeps its formants; other domains play faster or slower (varispeed). Clamped to
     /// 1/MAX_PITCH_RATIO..=MAX_PITCH_RATIO; takes effect from the next frame.
     pub fn set_pitch(&mut self, ratio: f64) {
         let ratio = ratio.clamp(1.0 / MAX_PITCH_RATIO, MAX_PITCH_RATIO);
         if ratio != self.pitch {
             self.pitch = ratio;
-            // Within the range given at construction, so this cannot fail.
-            let _ = self.resampler.set_resample_ratio(self.base_ratio / ratio, true);
+            if !self.codec.set_pitch(ratio as f32) {
+                // Within the range given at construction, so this cannot fail.
+                let _ = self.resampler.set_resample_ratio(self.base_ratio / ratio, true);
+            }
         }
     }
 
     /// Restarts the voice from `seed`: the same seed replays the same audio.
     pub fn reset(&mut self, seed: u64) {
         self.generator.reset(seed);
-        self.codec.reset();
+        self.codec.reset(seed);
+        self.codec.set_pitch(1.0);
         self.resampler.reset();
         self.pitch = 1.0;
         let _ = self.resampler.set_resample_ratio(self.base_ratio, false);

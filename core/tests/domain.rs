@@ -123,3 +123,117 @@ fn an_mdct_model_streams_its_frames_through_the_inverse_transform() {
     assert!(best.abs_diff(time_latency) <= 1, "best delay {best}, stated {time_latency}");
     assert!(corr(best) > 0.99, "correlation with direct synthesis {}", corr(best));
 }
+
+mod hnm {
+    use vrnn_core::domain::hnm::{self, Hnm};
+    use vrnn_core::domain::FrameCodec;
+
+    const RATE: u32 = 16_000;
+    const HOP: usize = 200;
+
+    /// A frame with f0, and both envelopes flat at the power densities given (0: none).
+    fn flat_frame(f0: f32, harmonic: f32, noise: f32) -> Vec<f32> {
+        let mut f = vec![0.0; hnm::DIM];
+        f[hnm::F0] = f0.ln();
+        let value = |s: f32| 0.5 * (s + hnm::FLOOR).ln();
+        f[hnm::HARMONIC..hnm::NOISE].fill(value(harmonic));
+        f[hnm::NOISE..].fill(value(noise));
+        f
+    }
+
+    fn play(codec: &mut Hnm, frame: &[f32], frames: usize) -> Vec<f32> {
+        let mut out = vec![0.0; frames * HOP];
+        for o in out.chunks_exact_mut(HOP) {
+            codec.synthesise(frame, o);
+        }
+        out
+    }
+
+    fn variance(x: &[f32]) -> f64 {
+        x.iter().map(|v| (*v as f64).powi(2)).sum::<f64>() / x.len() as f64
+    }
+
+    /// Normalised autocorrelation at `lag`.
+    fn periodicity(x: &[f32], lag: usize) -> f64 {
+        let dot: f64 = x.iter().zip(&x[lag..]).map(|(a, b)| *a as f64 * *b as f64).sum();
+        dot / (variance(x) * (x.len() - lag) as f64)
+    }
+
+    #[test]
+    fn synthesis_plays_the_power_and_period_it_is_given() {
+        let mut codec = Hnm::new(RATE, HOP);
+        codec.reset(1);
+        // Harmonics of 200 Hz at density 0.01 (variance 0.01 over the band they fill).
+        let y = play(&mut codec, &flat_frame(200.0, 0.01, 0.0), 100);
+        let steady = &y[4 * HOP..];
+        let v = variance(steady);
+        assert!((v / 0.0095 - 1.0).abs() < 0.1, "harmonic variance {v}");
+        assert!(periodicity(steady, 80) > 0.99, "a 200 Hz period: {}", periodicity(steady, 80));
+        // Noise at density 0.01: variance 0.01, no period.
+        codec.reset(1);
+        let y = play(&mut codec, &flat_frame(200.0, 0.0, 0.01), 400);
+        let v = variance(&y[4 * HOP..]);
+        assert!((v / 0.01 - 1.0).abs() < 0.05, "noise variance {v}");
+        assert!(periodicity(&y[4 * HOP..], 80).abs() < 0.05);
+        // Whatever a generated frame holds, the output stays finite and bounded.
+        for bad in [f32::NAN, f32::INFINITY, -1e30, 1e30] {
+            let out = play(&mut codec, &vec![bad; hnm::DIM], 20);
+            assert!(out.iter().all(|v| v.is_finite() && v.abs() < 100.0), "{bad}");
+        }
+    }
+
+    #[test]
+    fn pitch_moves_f0_and_keeps_the_power() {
+        let mut codec = Hnm::new(RATE, HOP);
+        codec.reset(2);
+        assert!(codec.set_pitch(2.0), "hnm transposes by itself");
+        let y = play(&mut codec, &flat_frame(100.0, 0.01, 0.0), 100);
+        let steady = &y[4 * HOP..];
+        assert!(periodicity(steady, 80) > 0.99, "100 Hz up an octave: {}", periodicity(steady, 80));
+        // A flat envelope at twice the f0: half the harmonics, each with twice the power.
+        assert!((variance(steady) / 0.0095 - 1.0).abs() < 0.1, "{}", variance(steady));
+    }
+
+    /// A harmonic tone with a 1/k spectrum, plus white noise.
+    fn tone(f0: f32, noise: f32, len: usize) -> Vec<f32> {
+        let mut rng = vrnn_core::Rng::new(5);
+        (0..len)
+            .map(|i| {
+                let t = i as f32 / RATE as f32;
+                let h: f32 = (1..30)
+                    .filter(|k| *k as f32 * f0 < 7000.0)
+                    .map(|k| 0.1 * (std::f32::consts::TAU * f0 * k as f32 * t).sin() / k as f32)
+                    .sum();
+                h + noise * rng.gaussian()
+            })
+            .collect()
+    }
+
+    #[test]
+    fn analysis_finds_pitch_voicing_and_the_harmonic_share() {
+        let codec = Hnm::new(RATE, HOP);
+        let len = RATE as usize;
+        let frames = codec.analyse(&tone(150.0, 0.001, len));
+        assert_eq!(frames.len(), (len.div_ceil(HOP) + 1) * hnm::DIM);
+        let middle: Vec<&[f32]> = frames.chunks_exact(hnm::DIM).skip(10).take(50).collect();
+        for f in &middle {
+            let f0 = f[hnm::F0].exp();
+            assert!((f0 / 150.0 - 1.0).abs() < 0.01, "f0 {f0}");
+            // Below 2 kHz the tone is far above the noise: harmonic >> noise.
+            for j in 0..12 {
+                let (h, n) = (f[hnm::HARMONIC + j], f[hnm::NOISE + j]);
+                assert!(h > n + 1.0, "band {j}: harmonic {h} vs noise {n}");
+            }
+        }
+        // White noise: unvoiced, no harmonic power, a flat noise envelope at its variance.
+        let sigma = 0.05f32;
+        let noise: Vec<f32> = tone(150.0, sigma, len).iter().zip(tone(150.0, 0.0, len)).map(|(a, b)| a - b).collect();
+        let frames = codec.analyse(&noise);
+        let expected = 0.5 * (sigma * sigma).ln();
+        for f in frames.chunks_exact(hnm::DIM).skip(5).take(60) {
+            assert!(f[hnm::HARMONIC..hnm::NOISE].iter().all(|h| *h < -13.0), "no harmonics");
+            let mean = f[hnm::NOISE..].iter().sum::<f32>() / hnm::BANDS as f32;
+            assert!((mean - expected).abs() < 0.3, "noise envelope {mean} vs {expected}");
+        }
+    }
+}

@@ -37,8 +37,12 @@ fn ten_seconds_of_streaming_allocate_nothing() {
         (Cell::Lstm, Output::Gmm { components: 3 }, Domain::Time),
         (Cell::Gru, Output::Gauss, Domain::Time),
         (Cell::Lstm, Output::Gauss, Domain::Mdct),
+        (Cell::Lstm, Output::Gauss, Domain::Hnm),
     ] {
-        let config = ModelConfig { domain, ..small_config(cell, Latent::Conditional, output) };
+        let config = match domain {
+            Domain::Hnm => common::hnm_config(),
+            _ => ModelConfig { domain, ..small_config(cell, Latent::Conditional, output) },
+        };
         let model = Arc::new(Model::from_file(&random_model(&config, 1)));
         let rate = 48_000.0;
         let mut stream = Stream::new(model, rate, 1).unwrap();
@@ -52,6 +56,7 @@ fn ten_seconds_of_streaming_allocate_nothing() {
             done += size;
             stream.set_temperature(0.5 + (done % 7) as f32 * 0.1);
             stream.set_pitch(1.0 + (done % 3) as f64 * 0.25);
+            stream.set_formant(1.0 + (done % 5) as f32 * 0.05);
             size = size * 7 % 8191 + 1;
         }
         stream.reset(2);

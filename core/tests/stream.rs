@@ -51,6 +51,10 @@ fn mdct_model() -> Arc<Model> {
     Arc::new(Model::from_file(&random_model(&config, 11)))
 }
 
+fn hnm_model() -> Arc<Model> {
+    Arc::new(Model::from_file(&random_model(&common::hnm_config(), 12)))
+}
+
 #[test]
 fn output_is_identical_whatever_the_block_sizes() {
     let total = 48_000;
@@ -58,6 +62,7 @@ fn output_is_identical_whatever_the_block_sizes() {
         (model(), Schedule::Spread),
         (model(), Schedule::Immediate),
         (mdct_model(), Schedule::Spread),
+        (hnm_model(), Schedule::Spread),
     ] {
         let reference = render(&m, 48_000.0, schedule, total, || 8192);
         assert!(reference.iter().all(|v| v.is_finite()));
@@ -107,16 +112,20 @@ fn every_host_rate_in_range_works_and_others_are_refused() {
 
 #[test]
 fn reset_replays_the_same_audio() {
-    let m = model();
-    let mut s = Stream::new(m, 44_100.0, 9).unwrap();
-    let mut a = vec![0.0; 5000];
-    s.process(&mut a);
-    s.set_pitch(1.5);
-    s.process(&mut vec![0.0; 777]);
-    s.reset(9);
-    let mut b = vec![0.0; 5000];
-    s.process(&mut b);
-    assert_eq!(a, b);
+    for m in [model(), hnm_model()] {
+        let mut s = Stream::new(m, 44_100.0, 9).unwrap();
+        let mut a = vec![0.0; 5000];
+        s.process(&mut a);
+        s.set_pitch(1.5);
+        s.process(&mut vec![0.0; 777]);
+        s.reset(9);
+        let mut b = vec![0.0; 5000];
+        s.process(&mut b);
+        assert_eq!(a, b);
+        s.reset(10);
+        s.process(&mut b);
+        assert_ne!(a, b, "another seed, another voice");
+    }
 }
 
 /// A model whose output mean is a steady 800 Hz sine (ten periods per 200-sample frame) and

@@ -27,8 +27,8 @@ pub fn analyze(model: Arc<Model>, wav: &Path) -> Result<(Analysis, Vec<f32>)> {
     if !c.has_latent() {
         bail!("{} has no latent variable: analyze needs a VRNN variant", c.variant_name());
     }
-    let f = c.frame_size;
-    let x = audio::load_mono(wav, c.sample_rate, f as f64 / c.sample_rate as f64)?;
+    let f = c.frame_dim();
+    let x = audio::load_mono(wav, c.sample_rate, c.frame_seconds())?;
     let mut g = Generator::new(model, 0);
     let (mut delta, mut kl) = (Vec::new(), Vec::new());
     let mut previous: Option<Vec<f32>> = None;

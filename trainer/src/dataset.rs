@@ -1,7 +1,8 @@
 //! The training data: recordings turned into frames of the model's domain, a validation
 //! range held out per file, normalised with the training parts' statistics (one global
-//! mean and std for the waveform; one scale per coefficient for spectral domains), random
-//! windows for training and fixed ones for validation.
+//! mean and std for the waveform; one scale per coefficient for spectral domains; a mean
+//! and std per parameter for the hnm domain), random windows for training and fixed ones
+//! for validation.
 
 use std::path::PathBuf;
 
@@ -15,6 +16,11 @@ use crate::audio;
 /// into huge normalised values.
 pub const SCALE_FLOOR: f32 = 0.01;
 
+/// The smallest std of an hnm parameter (natural-log units, about 2 dB of amplitude): an
+/// envelope band the training audio leaves at the floor must not make another recording's
+/// content there huge.
+pub const PARAMETER_STD_FLOOR: f32 = 0.25;
+
 pub struct Dataset {
     pub files: Vec<PathBuf>,
     pub norm: Normalisation,
@@ -27,7 +33,7 @@ pub struct Dataset {
     pub val_audio: Vec<Vec<f32>>,
     /// Seconds of audio loaded in all (training and validation).
     pub seconds: f64,
-    /// Values per training window: sequence length x frame size.
+    /// Values per training window: sequence length x frame dimension.
     pub window: usize,
     /// Values between two possible window starts: any sample for the time domain, whole
     /// frames for spectral domains (their frames have a fixed alignment).
@@ -45,20 +51,21 @@ impl Dataset {
         val_split: f64,
         seed: u64,
     ) -> Result<Dataset> {
-        let (rate, frame) = (config.sample_rate, config.frame_size);
+        let (rate, frame) = (config.sample_rate, config.frame_dim());
         let window = seq_len * frame;
-        let min_seconds = 2.0 * window as f64 / rate as f64;
+        let samples_per_window = seq_len * config.frame_size;
+        let min_seconds = 2.0 * seq_len as f64 * config.frame_seconds();
         let mut rng = Rng::new(seed ^ 0x5EED_DA7A);
         let (mut train_audio, mut val_audio) = (Vec::new(), Vec::new());
         let mut samples = 0;
         for path in files {
             let x = audio::load_mono(path, rate, min_seconds)?;
             samples += x.len();
-            let val_len = ((x.len() as f64 * val_split) as usize).clamp(window, x.len() - window);
+            let val_len = ((x.len() as f64 * val_split) as usize).clamp(samples_per_window, x.len() - samples_per_window);
             let start = (rng.next_u64() % (x.len() - val_len + 1) as u64) as usize;
             val_audio.push(x[start..start + val_len].to_vec());
             for part in [&x[..start], &x[start + val_len..]] {
-                if part.len() >= window {
+                if part.len() >= samples_per_window {
                     train_audio.push(part.to_vec());
                 }
             }
@@ -78,16 +85,19 @@ impl Dataset {
         let norm = match config.domain {
             Domain::Time => waveform_statistics(&train),
             Domain::Mdct => coefficient_statistics(&train, frame),
+            Domain::Hnm => parameter_statistics(&train, frame),
         };
-        let frame_std = norm.frame_std(frame);
+        let (frame_std, frame_mean) = (norm.frame_std(frame), norm.frame_mean(frame));
         for part in train.iter_mut().chain(val.iter_mut()) {
             for f in part.chunks_exact_mut(frame) {
-                f.iter_mut().zip(&frame_std).for_each(|(v, s)| *v = (*v - norm.mean) / s);
+                for ((v, s), m) in f.iter_mut().zip(&frame_std).zip(&frame_mean) {
+                    *v = (*v - m) / s;
+                }
             }
         }
         let stride = match config.domain {
             Domain::Time => 1,
-            Domain::Mdct => frame,
+            Domain::Mdct | Domain::Hnm => frame,
         };
         let seconds = samples as f64 / rate as f64;
         Ok(Dataset { files: files.to_vec(), norm, train, val, val_audio, seconds, window, stride })
@@ -141,6 +151,30 @@ fn waveform_statistics(parts: &[Vec<f32>]) -> Normalisation {
     Normalisation::global(mean as f32, (var.sqrt() as f32).max(audio::SILENCE))
 }
 
+/// Each parameter's own mean and std (the std floored), over every training frame.
+fn parameter_statistics(parts: &[Vec<f32>], frame: usize) -> Normalisation {
+    let (mut sum, mut squares) = (vec![0.0f64; frame], vec![0.0f64; frame]);
+    let mut frames = 0usize;
+    for f in parts.iter().flat_map(|p| p.chunks_exact(frame)) {
+        for ((s, q), v) in sum.iter_mut().zip(squares.iter_mut()).zip(f) {
+            *s += *v as f64;
+            *q += *v as f64 * *v as f64;
+        }
+        frames += 1;
+    }
+    let frames = frames.max(1) as f64;
+    let centre: Vec<f32> = sum.iter().map(|s| (s / frames) as f32).collect();
+    let scale = sum
+        .iter()
+        .zip(&squares)
+        .map(|(s, q)| {
+            let mean = s / frames;
+            (((q / frames - mean * mean).max(0.0)).sqrt() as f32).max(PARAMETER_STD_FLOOR)
+        })
+        .collect();
+    Normalisation { mean: 0.0, std: 1.0, scale, centre }
+}
+
 /// Coefficients are zero-mean by construction (an orthogonal transform of audio): the
 /// overall RMS as std, and each coefficient's RMS relative to it as its scale, floored.
 fn coefficient_statistics(parts: &[Vec<f32>], frame: usize) -> Normalisation {
@@ -154,5 +188,5 @@ fn coefficient_statistics(parts: &[Vec<f32>], frame: usize) -> Normalisation {
     let overall = (power.iter().sum::<f64>() / (frames * frame as f64)).sqrt() as f32;
     let std = overall.max(audio::SILENCE);
     let scale = power.iter().map(|p| ((p / frames).sqrt() as f32 / std).max(SCALE_FLOOR)).collect();
-    Normalisation { mean: 0.0, std, scale }
+    Normalisation { mean: 0.0, std, scale, centre: Vec::new() }
 }

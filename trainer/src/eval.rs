@@ -14,12 +14,17 @@ use crate::audio;
 
 /// Every number in nats. `*_norm` in the model's normalised space; `*_raw` in the
 /// waveform's own scale (floats in [-1, 1]): raw = norm + sum_i ln(std_i) per frame (the
-/// frame domains' transforms are orthogonal and add nothing).
+/// frame domains' transforms are orthogonal and add nothing). For hnm models `*_raw` is
+/// the density of the unnormalised vocoder parameters, which no waveform model compares
+/// with (`raw_scale` says which).
 #[derive(Debug, Serialize)]
 pub struct Evaluation {
     pub variant: String,
-    /// The frame domain (time or mdct); the raw-scale numbers compare across domains.
+    /// The frame domain (time, mdct or hnm); the raw-scale numbers compare across the
+    /// waveform domains (time and mdct).
     pub domain: String,
+    /// What the raw-scale numbers are a density of: "waveform" or "hnm parameters".
+    pub raw_scale: String,
     /// True for the RNN baselines: the NLL is exact, not a bound.
     pub exact: bool,
     pub frames: usize,
@@ -81,7 +86,7 @@ pub fn evaluate_signals(
     is_samples: usize,
 ) -> Result<Evaluation> {
     let c = model.config.clone();
-    let f = c.frame_size;
+    let f = c.frame_dim();
     let codec = domain::codec(&c);
     let mut generator = Generator::new(model, seed);
     let (mut kl, mut nll, mut frames, mut sequences) = (0.0, 0.0, 0usize, 0usize);
@@ -109,7 +114,7 @@ pub fn evaluate_signals(
         }
     }
     if frames == 0 {
-        anyhow::bail!("no complete {seq_len}-frame sequence to evaluate: the recordings are shorter than {:.2} s", (seq_len * f) as f64 / c.sample_rate as f64);
+        anyhow::bail!("no complete {seq_len}-frame sequence to evaluate: the recordings are shorter than {:.2} s", seq_len as f64 * c.frame_seconds());
     }
     let n = frames as f64;
     let log_det = c.normalisation.log_det(f);
@@ -117,6 +122,7 @@ pub fn evaluate_signals(
     Ok(Evaluation {
         variant: c.variant_name().to_string(),
         domain: c.domain.name().to_string(),
+        raw_scale: if c.domain.waveform_likelihood() { "waveform" } else { "hnm parameters" }.into(),
         exact: !c.has_latent(),
         frames,
         sequences,
@@ -149,15 +155,19 @@ impl std::fmt::Display for Evaluation {
             "{} ({} domain): {} frames in {} sequences of {} frames",
             self.variant, self.domain, self.frames, self.sequences, self.sequence_frames
         )?;
+        if self.raw_scale != "waveform" {
+            writeln!(f, "(an hnm model's likelihood is a density of vocoder parameter frames, not of the waveform: it does not compare with time or mdct models)")?;
+        }
+        let raw = format!("raw {}", self.raw_scale);
         writeln!(f, "{what}, nats:")?;
         writeln!(
             f,
-            "  per frame:    {:>12.3} normalised   {:>12.3} raw waveform",
+            "  per frame:    {:>12.3} normalised   {:>12.3} {raw}",
             self.nelbo_per_frame_norm, self.nelbo_per_frame_raw
         )?;
         writeln!(
             f,
-            "  per sequence: {:>12.3} normalised   {:>12.3} raw waveform",
+            "  per sequence: {:>12.3} normalised   {:>12.3} {raw}",
             self.nelbo_per_sequence_norm, self.nelbo_per_sequence_raw
         )?;
         writeln!(f, "  KL per frame: {:>12.3}", self.kl_per_frame)?;
@@ -177,8 +187,8 @@ impl std::fmt::Display for Evaluation {
                 "\nimportance-sampled -log p (~, {} posterior samples per sequence), nats:",
                 self.is_samples
             )?;
-            writeln!(f, "  per frame:    {fr:>12.3} normalised   {frr:>12.3} raw waveform")?;
-            write!(f, "  per sequence: {sq:>12.3} normalised   {sqr:>12.3} raw waveform")?;
+            writeln!(f, "  per frame:    {fr:>12.3} normalised   {frr:>12.3} {raw}")?;
+            write!(f, "  per sequence: {sq:>12.3} normalised   {sqr:>12.3} {raw}")?;
         }
         Ok(())
     }

@@ -60,7 +60,9 @@ pub struct FitOptions {
     #[arg(long, default_value = "lstm", value_parser = parse_cell)]
     pub cell: Cell,
     /// What a frame holds: mdct (spectral coefficients of an orthogonal lapped transform:
-    /// no clicks, noise shaped like the voice) or time (the paper's raw waveform samples).
+    /// no clicks, noise shaped like the voice), hnm (harmonic-plus-noise vocoder
+    /// parameters: voiced harmonics and formants by construction, MIDI pitch that keeps the
+    /// formants) or time (the paper's raw waveform samples).
     #[arg(long, default_value_t = Domain::Mdct)]
     pub domain: Domain,
     /// Stop after this many training steps (in all, counting resumed ones).
@@ -185,7 +187,8 @@ pub struct FitReport {
     pub steps: u64,
     /// Validation negative ELBO per frame, normalised space.
     pub val_nelbo: f64,
-    /// The same in the raw waveform's scale (compares across normalisations and domains).
+    /// The same in the raw waveform's scale (compares across normalisations and the
+    /// waveform domains; for hnm models, in the raw scale of its parameters).
     pub val_nelbo_raw: f64,
     pub initial_val_nelbo: Option<f64>,
     pub skipped: u64,
@@ -268,13 +271,13 @@ pub fn train_step(
 /// Negative ELBO per frame on fixed validation windows with fixed noise.
 fn validate(net: &Net, val: &[f32], opts: &FitOptions, device: &Device) -> Result<f64> {
     let c = &net.config;
-    let window = opts.seq_len * c.frame_size;
+    let window = opts.seq_len * c.frame_dim();
     let n = val.len() / window;
     let mut rng = Rng::new(opts.seed ^ 0x0F1E_2D3C);
     let (mut total, mut frames) = (0.0, 0usize);
     for chunk in val.chunks(window * opts.batch) {
         let b = chunk.len() / window;
-        let x = Tensor::from_slice(chunk, (b, opts.seq_len, c.frame_size), device)?;
+        let x = Tensor::from_slice(chunk, (b, opts.seq_len, c.frame_dim()), device)?;
         let eps = noise(&mut rng, opts.seq_len, b, c.z_size(), device)?;
         let (losses, _) = net.forward(&x, &eps)?;
         total += (losses.kl + losses.nll)?.sum_all()?.to_scalar::<f32>()? as f64;
@@ -503,7 +506,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         let mut rng = Rng::new(derive_seed(opts.seed, state.step));
         let x = Tensor::from_vec(
             data.train_batch(opts.batch, &mut rng),
-            (opts.batch, opts.seq_len, config.frame_size),
+            (opts.batch, opts.seq_len, config.frame_dim()),
             &device,
         )?;
         let eps = noise(&mut rng, opts.seq_len, opts.batch, config.z_size(), &device)?;
@@ -591,7 +594,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         outputs: out,
         steps: state.step,
         val_nelbo,
-        val_nelbo_raw: val_nelbo + config.normalisation.log_det(config.frame_size),
+        val_nelbo_raw: val_nelbo + config.normalisation.log_det(config.frame_dim()),
         initial_val_nelbo: initial_val,
         skipped: state.skipped,
         interrupted,

@@ -170,7 +170,7 @@ impl Net {
         noise: f64,
     ) -> Result<Tensor> {
         let c = &self.config;
-        let f = c.frame_size;
+        let f = c.frame_dim();
         let pz = if c.has_latent() {
             let z = match c.latent {
                 Latent::Conditional => {

@@ -28,25 +28,26 @@ pub struct ResynthOptions {
 /// The reconstruction of `signal` (at the model's rate), aligned with it and as long.
 pub fn resynthesise(model: Arc<Model>, signal: &[f32], o: ResynthOptions) -> Vec<f32> {
     let c = model.config.clone();
-    let n = c.frame_size;
+    let (n, dim) = (c.frame_size, c.frame_dim());
     let mut codec = domain::codec(&c);
+    codec.reset(o.seed);
     let frames = codec.analyse(signal);
-    let frame_std = model.frame_std.clone();
+    let (frame_std, frame_mean) = (model.frame_std.clone(), model.frame_mean.clone());
     let mut generator = Generator::new(model, o.seed);
     let mut rng = Rng::new(o.seed ^ 0x2E5E_17E5);
     let z_mode = match o.z {
         Pick::Mean => PosteriorZ::Mean,
         Pick::Sample => PosteriorZ::Sample,
     };
-    let mut frame = vec![0.0; n];
-    let mut out = vec![0.0; frames.len() + codec.latency_frames() * n];
+    let mut frame = vec![0.0; dim];
+    let mut out = vec![0.0; (frames.len() / dim + codec.latency_frames()) * n];
     let mut chunks = out.chunks_exact_mut(n);
-    for x in frames.chunks_exact(n) {
+    for x in frames.chunks_exact(dim) {
         generator.step_posterior(x, z_mode);
         let (mu, sigma) = (generator.output_mu(), generator.output_sigma());
-        for i in 0..n {
+        for i in 0..dim {
             let eps = if o.noise != 0.0 { o.noise * rng.gaussian() } else { 0.0 };
-            frame[i] = (mu[i] + sigma[i] * eps) * frame_std[i] + c.normalisation.mean;
+            frame[i] = (mu[i] + sigma[i] * eps) * frame_std[i] + frame_mean[i];
         }
         if let Some(o) = chunks.next() {
             codec.synthesise(&frame, o);

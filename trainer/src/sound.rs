@@ -35,8 +35,12 @@ pub const MODULATION_BANDS: [(f64, f64); 6] =
 const MODULATION_SEGMENT: usize = 1024;
 const ACTIVE_RANGE_DB: f64 = 35.0;
 const VOICING_THRESHOLD: f64 = 0.5;
+/// The highest f0 the voiced fraction counts (speech).
+const VOICING_F0_MAX: u32 = 400;
 /// Pitch lags this close to the frame size count as the frame grid, not as voicing.
 const FRAME_GRID_LAGS: usize = 2;
+/// A correlation peak within this share of the best one is the period (not its multiple).
+const PERIOD_PEAK: f64 = 0.9;
 
 /// What the figures measure on one signal (or several, pooled).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -109,6 +113,20 @@ pub fn pooled(signals: &[Vec<f32>], rate: u32, frame: usize) -> Features {
 pub fn ltas_distance(a: &Features, b: &Features) -> f64 {
     let n = a.ltas_db.len() as f64;
     (a.ltas_db.iter().zip(&b.ltas_db).map(|(p, q)| (p - q).powi(2)).sum::<f64>() / n).sqrt()
+}
+
+/// The LTAS distance over the third-octave bands from `hz` up only, each spectrum
+/// level-normalised over those bands (how far a spectral envelope moved there).
+pub fn ltas_distance_above(a: &Features, b: &Features, hz: f64) -> f64 {
+    let first = LTAS_BANDS.clone().position(|k| 1000.0 * 2f64.powf(k as f64 / 3.0) >= hz * 0.99);
+    let Some(first) = first else { return 0.0 };
+    let upper = |f: &Features| {
+        let v = &f.ltas_db[first..];
+        let mean = v.iter().sum::<f64>() / v.len() as f64;
+        v.iter().map(|x| x - mean).collect::<Vec<f64>>()
+    };
+    let (p, q) = (upper(a), upper(b));
+    (p.iter().zip(&q).map(|(x, y)| (x - y).powi(2)).sum::<f64>() / p.len() as f64).sqrt()
 }
 
 /// L1 distance of two modulation distributions (0 to 2).
@@ -282,14 +300,36 @@ fn modulation(x: &[f32], rate: u32) -> Vec<f64> {
 
 /// Fraction of active 40 ms frames (hop 10 ms) with a pitch in 60 - 400 Hz.
 fn voiced_fraction(x: &[f32], rate: u32, frame: usize, active: &ActiveGate) -> f64 {
+    let periods = periods(x, rate, frame, active, VOICING_F0_MAX);
+    periods.iter().flatten().count() as f64 / periods.len().max(1) as f64
+}
+
+/// The median f0 of `x`'s voiced frames (the voiced fraction's autocorrelation pitch, up
+/// to 1 kHz so that transposed voices are measured too), None when no frame is voiced.
+pub fn median_f0(x: &[f32], rate: u32) -> Option<f64> {
+    let active = ActiveGate::new(x, rate);
+    let mut lags: Vec<usize> =
+        periods(x, rate, 0, &active, 1000).into_iter().flatten().collect();
+    lags.sort_unstable();
+    lags.get(lags.len() / 2).map(|lag| rate as f64 / *lag as f64)
+}
+
+/// Each active 40 ms frame's pitch period in samples (f0 from 60 Hz to `f0_max`), None
+/// when unvoiced.
+fn periods(
+    x: &[f32],
+    rate: u32,
+    frame: usize,
+    active: &ActiveGate,
+    f0_max: u32,
+) -> Vec<Option<usize>> {
     let len = (rate as f64 * 0.04) as usize;
     let hop = (rate as f64 * ENVELOPE_SECONDS).round() as usize;
-    let (min_lag, max_lag) = ((rate / 400) as usize, (rate / 60) as usize);
-    let (mut voiced, mut frames) = (0usize, 0usize);
+    let (min_lag, max_lag) = ((rate / f0_max) as usize, (rate / 60) as usize);
+    let mut periods = Vec::new();
     let mut start = 0;
     while start + len + max_lag <= x.len() {
         if active.is_active(start, len) {
-            frames += 1;
             let a = &x[start..start + len];
             let ea: f64 = a.iter().map(|v| *v as f64 * *v as f64).sum();
             let r = |lag: usize| {
@@ -303,22 +343,24 @@ fn voiced_fraction(x: &[f32], rate: u32, frame: usize, active: &ActiveGate) -> f
             };
             // The pitch peak lies past the autocorrelation's first zero: before it, any
             // low-passed sound correlates with itself.
-            let best =
-                (1..=max_lag).position(|lag| r(lag) < 0.0).map_or((0, 0.0), |zero| {
-                    (min_lag.max(zero + 1)..=max_lag)
-                        .map(|lag| (lag, r(lag)))
-                        .fold((0, 0.0), |b, c| if c.1 > b.1 { c } else { b })
-                });
+            let first = (1..=max_lag).position(|lag| r(lag) < 0.0).map(|zero| min_lag.max(zero + 1));
+            let candidates: Vec<(usize, f64)> =
+                first.map_or(Vec::new(), |f| (f..=max_lag).map(|lag| (lag, r(lag))).collect());
+            let best = candidates.iter().fold((0, 0.0), |b, c| if c.1 > b.1 { *c } else { b });
             // A period of exactly one frame is the model's frame grid (a buzz at the frame
             // rate), not a voice's pitch.
-            let frame_grid = best.0.abs_diff(frame) <= FRAME_GRID_LAGS;
-            if best.1 > VOICING_THRESHOLD && !frame_grid {
-                voiced += 1;
-            }
+            let frame_grid = frame > 0 && best.0.abs_diff(frame) <= FRAME_GRID_LAGS;
+            // The period is the first peak nearly as high as the best (a multiple of the
+            // period correlates as well as the period itself).
+            let period = candidates
+                .windows(3)
+                .find(|w| w[1].1 >= PERIOD_PEAK * best.1 && w[1].1 >= w[0].1 && w[1].1 >= w[2].1)
+                .map_or(best.0, |w| w[1].0);
+            periods.push((best.1 > VOICING_THRESHOLD && !frame_grid).then_some(period));
         }
         start += hop;
     }
-    voiced as f64 / frames.max(1) as f64
+    periods
 }
 
 /// Mean squared second difference at the two samples after each frame boundary over its

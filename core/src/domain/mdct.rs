@@ -80,7 +80,7 @@ impl FrameCodec for Mdct {
         self.tail.copy_from_slice(&self.block[n..]);
     }
 
-    fn reset(&mut self) {
+    fn reset(&mut self, _seed: u64) {
         self.tail.fill(0.0);
     }
 

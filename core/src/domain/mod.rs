@@ -1,12 +1,15 @@
 //! Frame domains: how a model's frame vector x_t relates to the waveform. `Time` is the
 //! paper's (x_t = 200 waveform samples); `Mdct` sees each frame through an orthogonal lapped
 //! transform, so the likelihood stays exact in the waveform's own scale while the model
-//! works on spectral coefficients. Analysis (waveform to frames) serves training,
+//! works on spectral coefficients; `Hnm` holds a vocoder's parameters (f0 and harmonic and
+//! noise envelopes), so voiced harmonics and formants come from the synthesiser. Analysis (waveform to frames) serves training,
 //! evaluation and resynthesis; synthesis (frames to waveform) runs in the audio thread.
 
+pub mod hnm;
 mod mdct;
 mod time;
 
+pub use hnm::Hnm;
 pub use mdct::Mdct;
 pub use time::Time;
 
@@ -14,17 +17,25 @@ use crate::config::{Domain, ModelConfig};
 
 /// One frame domain's analysis and synthesis.
 pub trait FrameCodec: Send {
-    /// The frames of a whole `signal`, frame-major (`frame_size` values each, unnormalised),
-    /// as many as cover it. Offline: allocates.
+    /// The frames of a whole `signal`, frame-major (`frame_dim()` values each,
+    /// unnormalised), as many as cover it. Offline: allocates.
     fn analyse(&self, signal: &[f32]) -> Vec<f32>;
-    /// Turns the next frame into the next `out.len()` (= frame size) finished samples.
-    /// Allocation-free.
+    /// Turns the next frame into the next `out.len()` (= frame size, the hop) finished
+    /// samples. Allocation-free.
     fn synthesise(&mut self, frame: &[f32], out: &mut [f32]);
-    /// Forgets the frames synthesised so far (a voice restarts).
-    fn reset(&mut self);
+    /// Forgets the frames synthesised so far (a voice restarts); `seed` draws whatever
+    /// randomness synthesis adds of its own.
+    fn reset(&mut self, seed: u64);
     /// Frames by which synthesis lags analysis: the samples of analysed frame t come out
     /// of synthesis with frame t + latency_frames.
     fn latency_frames(&self) -> usize;
+    /// Transposes what synthesis plays by `ratio` while keeping its spectral envelope, if
+    /// the domain can (true); otherwise the caller varies the playback speed instead.
+    fn set_pitch(&mut self, _ratio: f32) -> bool {
+        false
+    }
+    /// Moves the spectral envelope (formants) by `ratio`, where the domain can.
+    fn set_formant(&mut self, _ratio: f32) {}
 }
 
 /// The codec of a model's domain (allocates its tables: build it outside the audio thread).
@@ -32,5 +43,6 @@ pub fn codec(config: &ModelConfig) -> Box<dyn FrameCodec> {
     match config.domain {
         Domain::Time => Box::new(Time::new(config.frame_size)),
         Domain::Mdct => Box::new(Mdct::new(config.frame_size)),
+        Domain::Hnm => Box::new(Hnm::new(config.sample_rate, config.frame_size)),
     }
 }

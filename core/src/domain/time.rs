@@ -22,7 +22,7 @@ impl FrameCodec for Time {
         out.copy_from_slice(&frame[..out.len()]);
     }
 
-    fn reset(&mut self) {}
+    fn reset(&mut self, _seed: u64) {}
 
     fn latency_frames(&self) -> usize {
         0

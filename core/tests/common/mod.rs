@@ -46,3 +46,17 @@ pub fn all_small_configs() -> Vec<ModelConfig> {
     }
     out
 }
+
+/// A small hnm-domain configuration normalised like a voice: f0 around 150 Hz, envelopes
+/// around -43 dB, so a random model's frames are plausible vocoder parameters.
+pub fn hnm_config() -> ModelConfig {
+    use vrnn_core::domain::hnm;
+    let mut c = small_config(Cell::Lstm, Latent::Conditional, Output::Gauss);
+    c.domain = vrnn_core::Domain::Hnm;
+    c.frame_size = 200;
+    let mut centre = vec![-5.0; hnm::DIM];
+    centre[hnm::F0] = 150f32.ln();
+    c.normalisation.centre = centre;
+    c.normalisation.scale = vec![0.3; hnm::DIM];
+    c
+}

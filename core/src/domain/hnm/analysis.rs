@@ -1,0 +1,226 @@
+//! Offline analysis of a recording into hnm frames: YIN pitch with the voicing decision
+//! smoothed over neighbouring frames, the power density per mel band from a short Hann
+//! spectrum, and each band's split into harmonic and noise power by its autocorrelation at
+//! the period (the windowed autocorrelation divided by the window's own, as in Boersma
+//! 1993), computed from a spectrum of the longer pitch segment.
+
+use std::sync::Arc;
+
+use realfft::{RealFftPlanner, RealToComplex};
+
+use super::bands::Bands;
+use super::pitch::{Pitch, Yin};
+use super::{BANDS, DIM, F0, FLOOR, HARMONIC, NOISE};
+
+/// The contour's value where a recording has no voiced frame at all.
+const UNVOICED_F0: f32 = 120.0;
+/// Frames in the median that removes single-frame octave errors from the contour.
+const MEDIAN: usize = 5;
+
+pub struct Analyser {
+    hop: usize,
+    rate: f32,
+    yin: Yin,
+    bands: Bands,
+    /// The envelope spectrum: a Hann window of about two hops.
+    envelope: Spectrum,
+    /// Each band's bins of the envelope spectrum.
+    band_bins: Vec<std::ops::Range<usize>>,
+    /// The harmonicity spectrum: a Hann window over the pitch segment, zero-padded.
+    harmonicity: Spectrum,
+    /// The harmonicity window's normalised autocorrelation at each lag.
+    window_acf: Vec<f32>,
+}
+
+/// A windowed power spectrum of one length.
+struct Spectrum {
+    window: Vec<f32>,
+    fft: Arc<dyn RealToComplex<f32>>,
+}
+
+impl Spectrum {
+    fn new(window_len: usize, fft_len: usize) -> Spectrum {
+        let window = (0..window_len)
+            .map(|i| {
+                let x = std::f32::consts::PI * (i as f32 + 0.5) / window_len as f32;
+                x.sin() * x.sin()
+            })
+            .collect();
+        Spectrum { window, fft: RealFftPlanner::<f32>::new().plan_fft_forward(fft_len) }
+    }
+
+    fn fft_len(&self) -> usize {
+        self.fft.len()
+    }
+
+    /// |X_b|^2 of the window times the samples around `centre` (zeros outside the signal).
+    fn power(&self, signal: &[f32], centre: usize, power: &mut Vec<f32>) {
+        let n = self.window.len();
+        let mut input = self.fft.make_input_vec();
+        let start = centre as isize - (n / 2) as isize;
+        for (i, (v, w)) in input.iter_mut().zip(&self.window).enumerate() {
+            *v = sample(signal, start + i as isize) * w;
+        }
+        let mut output = self.fft.make_output_vec();
+        // The lengths come from the plan, so this cannot fail.
+        let _ = self.fft.process(&mut input, &mut output);
+        power.clear();
+        power.extend(output.iter().map(|c| c.norm_sqr()));
+    }
+
+    fn window_power(&self) -> f32 {
+        self.window.iter().map(|w| w * w).sum()
+    }
+}
+
+fn sample(signal: &[f32], i: isize) -> f32 {
+    usize::try_from(i).ok().and_then(|i| signal.get(i)).copied().unwrap_or(0.0)
+}
+
+impl Analyser {
+    pub fn new(sample_rate: u32, hop: usize) -> Analyser {
+        let rate = sample_rate as f32;
+        let yin = Yin::new(sample_rate);
+        let bands = Bands::new(sample_rate);
+        let envelope_len = (2 * hop + 1).next_power_of_two();
+        let envelope = Spectrum::new(envelope_len, envelope_len);
+        let bin_hz = rate / envelope_len as f32;
+        let band_bins = (0..BANDS)
+            .map(|j| {
+                let (lo, hi) = bands.edges(j);
+                let (a, b) = ((lo / bin_hz).ceil() as usize, (hi / bin_hz).ceil() as usize);
+                if b > a {
+                    a..b.min(envelope_len / 2 + 1)
+                } else {
+                    let nearest = (bands.centre(j) / bin_hz).round() as usize;
+                    nearest..nearest + 1
+                }
+            })
+            .collect();
+        let segment = yin.segment_len();
+        let harmonicity = Spectrum::new(segment, (2 * segment).next_power_of_two());
+        let w = &harmonicity.window;
+        let energy = harmonicity.window_power();
+        let window_acf = (0..segment)
+            .map(|lag| w.iter().zip(&w[lag..]).map(|(a, b)| a * b).sum::<f32>() / energy)
+            .collect();
+        Analyser { hop, rate, yin, bands, envelope, band_bins, harmonicity, window_acf }
+    }
+
+    /// Frames 0..=ceil(L/hop), frame t centred on sample t * hop.
+    pub fn analyse(&self, signal: &[f32]) -> Vec<f32> {
+        let frames = signal.len().div_ceil(self.hop) + 1;
+        let f0 = self.contour(signal, frames);
+        let mut out = vec![0.0; frames * DIM];
+        let (mut power, mut harm_power) = (Vec::new(), Vec::new());
+        let norm = self.envelope.window_power();
+        for (t, frame) in out.chunks_exact_mut(DIM).enumerate() {
+            let centre = t * self.hop;
+            self.envelope.power(signal, centre, &mut power);
+            if f0[t].1.is_some() {
+                self.harmonicity.power(signal, centre, &mut harm_power);
+            }
+            frame[F0] = f0[t].0.ln();
+            for j in 0..BANDS {
+                let bins = &power[self.band_bins[j].clone()];
+                let density = bins.iter().sum::<f32>() / (bins.len() as f32 * norm);
+                let h = f0[t].1.map_or(0.0, |f0| self.harmonic_share(&harm_power, j, f0));
+                frame[HARMONIC + j] = 0.5 * (h * density + FLOOR).ln();
+                frame[NOISE + j] = 0.5 * ((1.0 - h) * density + FLOOR).ln();
+            }
+        }
+        out
+    }
+
+    /// Each frame's f0 (a smooth contour through unvoiced frames) and whether it is voiced.
+    fn contour(&self, signal: &[f32], frames: usize) -> Vec<(f32, Option<f32>)> {
+        let mut segment = vec![0.0; self.yin.segment_len()];
+        let mut diff = vec![0.0; self.yin.segment_len()];
+        let half = (segment.len() / 2) as isize;
+        let pitch: Vec<Pitch> = (0..frames)
+            .map(|t| {
+                let start = (t * self.hop) as isize - half;
+                for (i, v) in segment.iter_mut().enumerate() {
+                    *v = sample(signal, start + i as isize);
+                }
+                self.yin.estimate(&segment, &mut diff)
+            })
+            .collect();
+        // A frame is voiced when most of the three around it are (no single-frame gaps or
+        // blips), and its f0 is the median of the voiced ones among the five around it.
+        let voiced: Vec<bool> = (0..frames)
+            .map(|t| {
+                let around = t.saturating_sub(1)..(t + 2).min(frames);
+                2 * pitch[around.clone()].iter().filter(|p| p.voiced).count() > around.len()
+            })
+            .collect();
+        let medians: Vec<Option<f32>> = (0..frames)
+            .map(|t| {
+                if !voiced[t] {
+                    return None;
+                }
+                let around = t.saturating_sub(MEDIAN / 2)..(t + MEDIAN / 2 + 1).min(frames);
+                let mut f: Vec<f32> =
+                    around.filter(|&u| voiced[u] && pitch[u].voiced).map(|u| pitch[u].f0).collect();
+                if f.is_empty() {
+                    f.push(pitch[t].f0);
+                }
+                f.sort_by(f32::total_cmp);
+                Some(f[f.len() / 2])
+            })
+            .collect();
+        fill_contour(&medians)
+    }
+
+    /// The share of band j's power that repeats at the period 1 / f0.
+    fn harmonic_share(&self, power: &[f32], j: usize, f0: f32) -> f32 {
+        let bin_hz = self.rate / self.harmonicity.fft_len() as f32;
+        let (lo, hi) = self.bands.edges(j);
+        let centre = self.bands.centre(j);
+        // At least two harmonics wide, so that a narrow band still sees a period.
+        let (lo, hi) = (lo.min(centre - f0), hi.max(centre + f0));
+        let first = ((lo / bin_hz).ceil() as usize).max(1);
+        let last = ((hi / bin_hz) as usize).min(power.len() - 1);
+        let lag = self.rate / f0;
+        let omega = std::f32::consts::TAU * lag / self.harmonicity.fft_len() as f32;
+        let (mut num, mut den) = (0.0f32, 0.0f32);
+        for (b, p) in power.iter().enumerate().take(last + 1).skip(first) {
+            num += p * (omega * b as f32).cos();
+            den += p;
+        }
+        let i = (lag as usize).min(self.window_acf.len() - 2);
+        let frac = lag - i as f32;
+        let acf = self.window_acf[i] + frac * (self.window_acf[i + 1] - self.window_acf[i]);
+        if den <= 0.0 || acf <= 0.0 {
+            return 0.0;
+        }
+        (num / den / acf).clamp(0.0, 1.0)
+    }
+}
+
+/// The contour through every frame: voiced frames keep their f0, unvoiced ones take the
+/// log-linear interpolation between the voiced frames around them (held at the ends).
+fn fill_contour(voiced: &[Option<f32>]) -> Vec<(f32, Option<f32>)> {
+    let known: Vec<(usize, f32)> =
+        voiced.iter().enumerate().filter_map(|(t, f)| f.map(|f| (t, f.ln()))).collect();
+    if known.is_empty() {
+        return voiced.iter().map(|_| (UNVOICED_F0, None)).collect();
+    }
+    let mut next = 0;
+    voiced
+        .iter()
+        .enumerate()
+        .map(|(t, f)| {
+            while next < known.len() && known[next].0 < t {
+                next += 1;
+            }
+            let ln_f0 = match (next.checked_sub(1).map(|i| known[i]), known.get(next)) {
+                (_, Some(&(u, v))) if u == t => v,
+                (Some((a, va)), Some(&(b, vb))) => va + (vb - va) * (t - a) as f32 / (b - a) as f32,
+                (Some((_, v)), None) | (None, Some(&(_, v))) => v,
+                (None, None) => UNVOICED_F0.ln(),
+            };
+            (ln_f0.exp(), *f)
+        })
+        .collect()
+}
