@@ -410,6 +410,20 @@ impl ModelConfig {
         }
     }
 
+    /// The pitch ratio that plays MIDI `note`. An hnm model sings the note: its voice's
+    /// typical f0 (the training audio's mean log f0) moves to the note's frequency. Other
+    /// domains play middle C (60) at the model's own speed and transpose by varispeed.
+    pub fn note_ratio(&self, note: u8) -> f64 {
+        let semitones = note as f64 - 60.0;
+        match self.domain {
+            Domain::Hnm => {
+                let note_hz = 440.0 * 2f64.powf((note as f64 - 69.0) / 12.0);
+                note_hz / (self.normalisation.mean_at(crate::domain::hnm::F0) as f64).exp()
+            }
+            Domain::Time | Domain::Mdct => 2f64.powf(semitones / 12.0),
+        }
+    }
+
     /// Duration of one frame in seconds.
     pub fn frame_seconds(&self) -> f64 {
         self.frame_size as f64 / self.sample_rate as f64

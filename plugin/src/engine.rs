@@ -51,7 +51,9 @@ impl Engine {
         }
     }
 
-    fn set_pitch(&mut self, ratio: f64) {
+    /// Plays `note` (None: the model's own pitch).
+    fn set_note(&mut self, note: Option<u8>) {
+        let ratio = note.map_or(1.0, |n| self.model.config.note_ratio(n));
         self.left.set_pitch(ratio);
         self.right.set_pitch(ratio);
     }
@@ -158,7 +160,7 @@ impl Player {
         self.seed = seed;
         self.midi = midi;
         self.current.restart(seed);
-        self.current.set_pitch(1.0);
+        self.current.set_note(None);
         if let Some(old) = self.outgoing.take() {
             self.retire(old);
         }
@@ -172,9 +174,7 @@ impl Player {
     pub fn set_seed(&mut self, seed: u64) {
         self.seed = seed;
         self.current.restart(seed);
-        if let Some(note) = self.note {
-            self.current.set_pitch(note_ratio(note));
-        }
+        self.current.set_note(self.note);
     }
 
     pub fn set_midi(&mut self, midi: bool) {
@@ -184,19 +184,20 @@ impl Player {
             self.gate.set_now(!midi);
             if !midi {
                 self.level = 1.0;
-                self.current.set_pitch(1.0);
+                self.current.set_note(None);
             }
         }
     }
 
-    /// A note-on restarts the voice from the seed at the note's pitch (varispeed).
+    /// A note-on restarts the voice from the seed at the note's pitch (an hnm model sings
+    /// the note with its formants in place; other domains play it by varispeed).
     pub fn note_on(&mut self, note: u8) {
         if !self.midi {
             return;
         }
         self.note = Some(note);
         self.current.restart(self.seed);
-        self.current.set_pitch(note_ratio(note));
+        self.current.set_note(Some(note));
         self.right_on = false;
         self.gate.schedule(self.position + self.current.latency() as u64, true);
     }
@@ -217,9 +218,7 @@ impl Player {
             return;
         }
         engine.restart(self.seed);
-        if let Some(note) = self.note {
-            engine.set_pitch(note_ratio(note));
-        }
+        engine.set_note(self.note);
         let old = std::mem::replace(&mut self.current, engine);
         if let Some(older) = self.outgoing.replace(old) {
             self.retire(older);
@@ -277,7 +276,7 @@ impl Player {
         if wide && !self.right_on {
             self.current.right.reset(derive_seed(self.seed, 1));
             if let Some(note) = self.note {
-                self.current.right.set_pitch(note_ratio(note));
+                self.current.right.set_pitch(self.current.model.config.note_ratio(note));
             }
         }
         self.right_on = wide;
@@ -311,9 +310,4 @@ fn voice_pair(e: &mut Engine, wide: bool, width: f32) -> (f32, f32) {
     } else {
         (l, l)
     }
-}
-
-/// Varispeed ratio of a MIDI note, middle C (60) playing at the model's own speed.
-pub fn note_ratio(note: u8) -> f64 {
-    2f64.powf((note as f64 - 60.0) / 12.0)
 }

@@ -27,7 +27,9 @@ pub struct CompareOptions {
     pub output: PathBuf,
     #[arg(long, value_enum, default_value = "small")]
     pub preset: Preset,
-    /// Frame domain of every variant (time: the paper's waveform frames).
+    /// Frame domain of every variant (time: the paper's waveform frames; mdct: the same
+    /// likelihood through an orthogonal transform). Not hnm: its likelihood is one of
+    /// vocoder parameters, which the paper's table does not compare.
     #[arg(long, default_value_t = Domain::Mdct)]
     pub domain: Domain,
     /// Training steps per variant.
@@ -80,6 +82,11 @@ pub fn compare(o: &CompareOptions) -> Result<String> {
             earlier.join(", ")
         );
     }
+    anyhow::ensure!(
+        o.domain.waveform_likelihood(),
+        "compare reproduces the paper's Table 1, a comparison of waveform likelihoods; an {} model's likelihood is a density of vocoder parameters: use --domain time or mdct",
+        o.domain
+    );
     let files = audio::collect_audio(&o.inputs)?;
     let started = Instant::now();
     let mut rows = Vec::new();

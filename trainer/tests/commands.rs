@@ -38,6 +38,38 @@ fn time_model() -> &'static str {
     })
 }
 
+/// The same in the harmonic-plus-noise domain.
+fn hnm_model() -> &'static str {
+    static MODEL: OnceLock<String> = OnceLock::new();
+    MODEL.get_or_init(|| {
+        let dir = common::temp_dir("commands-hnm");
+        let path = dir.join("h.vrnn");
+        let mut o = common::tiny_fit(path.clone(), 30);
+        o.domain = vrnn_core::Domain::Hnm;
+        o.no_sound_report = true;
+        fit(&o).unwrap();
+        path.to_str().unwrap().to_string()
+    })
+}
+
+#[test]
+fn an_hnm_model_says_its_likelihood_is_of_vocoder_parameters() {
+    let arctic = common::arctic();
+    let args = ["eval", hnm_model(), arctic.to_str().unwrap()];
+    let json: serde_json::Value =
+        serde_json::from_str(&trainer(&[&args[..], &["--json"]].concat())).unwrap();
+    assert_eq!(json["domain"], "hnm");
+    assert_eq!(json["raw_scale"], "hnm parameters");
+    let file = vrnn_core::ModelFile::load(hnm_model()).unwrap();
+    let n = &file.config.normalisation;
+    assert_eq!((n.centre.len(), n.scale.len()), (65, 65), "a centre and a scale per parameter");
+    let log_det: f64 = n.scale.iter().map(|s| (*s as f64).ln()).sum();
+    let raw = json["nelbo_per_frame_raw"].as_f64().unwrap();
+    assert!((raw - json["nelbo_per_frame_norm"].as_f64().unwrap() - log_det).abs() < 1e-6);
+    let text = trainer(&args);
+    assert!(text.contains("not of the waveform") && text.contains("raw hnm parameters"), "{text}");
+}
+
 #[test]
 fn eval_reports_consistent_numbers_in_both_scales() {
     for (model, domain) in [(model(), "mdct"), (time_model(), "time")] {
@@ -269,7 +301,7 @@ fn resynth_is_aligned_deterministic_and_follows_its_input() {
     let dir = common::temp_dir("resynth");
     let arctic = common::arctic();
     let input = vrnn_trainer::audio::load_mono(&arctic, 16_000, 0.0).unwrap();
-    for model in [model(), time_model()] {
+    for model in [model(), time_model(), hnm_model()] {
         let render = |name: &str, extra: &[&str]| {
             let p = dir.join(name);
             let args =

@@ -34,7 +34,22 @@ fn configs(cell: Cell, variants: &[(Latent, Output)]) -> Vec<ModelConfig> {
     let mut out: Vec<ModelConfig> = variants.iter().map(|(l, o)| config(cell, *l, *o)).collect();
     out.push(mdct_config(cell, Latent::Conditional, Output::Gauss));
     out.push(mdct_config(cell, Latent::Conditional, Output::Gmm { components: 3 }));
+    out.push(hnm_config(cell));
     out
+}
+
+/// The hnm domain: 65 parameters a frame, each with its own centre and scale.
+fn hnm_config(cell: Cell) -> ModelConfig {
+    let mut c = config(cell, Latent::Conditional, Output::Gauss);
+    c.domain = Domain::Hnm;
+    let dim = c.frame_dim();
+    c.normalisation = vrnn_core::Normalisation {
+        mean: 0.0,
+        std: 1.0,
+        scale: (0..dim).map(|i| 0.3 + i as f32 * 0.01).collect(),
+        centre: (0..dim).map(|i| -5.0 + i as f32 * 0.05).collect(),
+    };
+    c
 }
 
 fn row(t: &Tensor, i: usize) -> Vec<f32> {
@@ -64,15 +79,16 @@ fn candle_and_core_agree_over_100_steps() {
                 (Latent::None, Output::Gmm { components: 2 }),
             ],
         ) {
-            let f = cfg.frame_size;
+            let f = cfg.frame_dim();
             // The frames in the model's domain, unnormalised, as eval gives them.
-            let frames = domain::codec(&cfg).analyse(&audio[4000..4000 + STEPS * f]);
+            let samples = STEPS * cfg.frame_size;
+            let frames = domain::codec(&cfg).analyse(&audio[4000..4000 + samples]);
             let raw = &frames[..STEPS * f];
             let net = Net::init(&cfg, 9, &Device::Cpu).unwrap();
             let file = net.to_file(&cfg).unwrap();
             let n = &cfg.normalisation;
             let norm: Vec<f32> =
-                raw.iter().enumerate().map(|(i, v)| (v - n.mean) / n.std_at(i % f)).collect();
+                raw.iter().enumerate().map(|(i, v)| (v - n.mean_at(i % f)) / n.std_at(i % f)).collect();
             let x = Tensor::from_vec(norm, (1, STEPS, f), &Device::Cpu).unwrap();
             let z = cfg.z_size().max(1);
             let mut noise = vec![0.0f32; STEPS * z];
@@ -122,7 +138,7 @@ fn candle_and_core_generate_the_same_frames() {
             let mut rng = vrnn_core::Rng::new(8);
             let mut noise = vrnn_core::StepNoise {
                 eps_z: vec![0.0; cfg.z_size()],
-                eps_x: vec![0.0; cfg.frame_size],
+                eps_x: vec![0.0; cfg.frame_dim()],
                 u: 0.0,
             };
             for step in 0..50 {
@@ -132,11 +148,11 @@ fn candle_and_core_generate_the_same_frames() {
                 let eps_z =
                     Tensor::from_slice(&noise.eps_z, (1, cfg.z_size()), &Device::Cpu).unwrap();
                 let eps_x =
-                    Tensor::from_slice(&noise.eps_x, (1, cfg.frame_size), &Device::Cpu).unwrap();
+                    Tensor::from_slice(&noise.eps_x, (1, cfg.frame_dim()), &Device::Cpu).unwrap();
                 let x = net.generate_step(&mut voice, &eps_z, &eps_x, noise.u, 0.8, 0.5).unwrap();
                 let n = &cfg.normalisation;
                 let want: Vec<f32> =
-                    row(&x, 0).iter().enumerate().map(|(i, v)| v * n.std_at(i) + n.mean).collect();
+                    row(&x, 0).iter().enumerate().map(|(i, v)| v * n.std_at(i) + n.mean_at(i)).collect();
                 let got = generator.step_with_noise(&noise, 0.8, 0.5);
                 let name = format!("{} {cell:?} {} frame", cfg.variant_name(), cfg.domain);
                 check(&name, step, got, &want);
