@@ -120,6 +120,7 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
                 ("Noise", ParamSlider::for_param(&p.noise, &setter)),
                 ("Gain", ParamSlider::for_param(&p.gain, &setter)),
                 ("Width", ParamSlider::for_param(&p.width, &setter)),
+                ("Formant", ParamSlider::for_param(&p.formant, &setter)),
             ] {
                 ui.label(label);
                 ui.add(slider);

@@ -44,10 +44,11 @@ impl Engine {
         self.right.reset(derive_seed(seed, 1));
     }
 
-    fn set_controls(&mut self, temperature: f32, noise: f32) {
+    fn set_controls(&mut self, c: &Controls) {
         for s in [&mut self.left, &mut self.right] {
-            s.set_temperature(temperature);
-            s.set_noise(noise);
+            s.set_temperature(c.temperature);
+            s.set_noise(c.noise);
+            s.set_formant(c.formant);
         }
     }
 
@@ -79,6 +80,8 @@ pub struct Controls {
     /// Linear gain.
     pub gain: f32,
     pub width: f32,
+    /// Ratio of the spectral envelope's shift (hnm models).
+    pub formant: f32,
 }
 
 pub struct Player {
@@ -252,9 +255,9 @@ impl Player {
     /// The next stereo sample.
     pub fn next(&mut self, c: &Controls) -> (f32, f32) {
         if self.position.is_multiple_of(CONTROL_INTERVAL) {
-            self.current.set_controls(c.temperature, c.noise);
+            self.current.set_controls(c);
             if let Some(old) = &mut self.outgoing {
-                old.set_controls(c.temperature, c.noise);
+                old.set_controls(c);
             }
             if let Some(e) = self.retired.take() {
                 self.retire(e);

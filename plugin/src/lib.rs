@@ -165,9 +165,13 @@ impl Plugin for VrnnSynth {
         if let Some(p) = &mut self.player {
             p.reset(seed, midi);
         }
-        for p in
-            [&self.params.temperature, &self.params.noise, &self.params.gain, &self.params.width]
-        {
+        for p in [
+            &self.params.temperature,
+            &self.params.noise,
+            &self.params.gain,
+            &self.params.width,
+            &self.params.formant,
+        ] {
             p.smoothed.reset(p.value());
         }
         self.last_frame = 0;
@@ -211,6 +215,7 @@ impl Plugin for VrnnSynth {
                 noise: p.noise.smoothed.next(),
                 gain: util::db_to_gain(p.gain.smoothed.next()),
                 width: p.width.smoothed.next(),
+                formant: 2f32.powf(p.formant.smoothed.next() / 12.0),
             };
             let (l, r) = player.next(&controls);
             let mut channels = samples.iter_mut();

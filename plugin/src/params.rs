@@ -34,6 +34,10 @@ pub struct SynthParams {
     /// 0 = mono; above 0 the right channel blends in a second voice with a derived seed.
     #[id = "width"]
     pub width: FloatParam,
+    /// Shift of the spectral envelope in semitones (hnm models: the formants move, the
+    /// pitch stays; other domains ignore it).
+    #[id = "formant"]
+    pub formant: FloatParam,
     #[id = "mode"]
     pub mode: EnumParam<Mode>,
     /// The loaded model file; empty for the built-in voice.
@@ -126,8 +130,12 @@ impl Default for SynthParams {
                 .with_step_size(0.1)
                 .with_unit(" dB"),
             width: FloatParam::new("Width", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
-                .with_smoother(smooth)
+                .with_smoother(smooth.clone())
                 .with_step_size(0.01),
+            formant: FloatParam::new("Formant", 0.0, FloatRange::Linear { min: -12.0, max: 12.0 })
+                .with_smoother(smooth)
+                .with_step_size(0.1)
+                .with_unit(" st"),
             mode: EnumParam::new("Mode", Mode::Free),
             model_path: ModelPath::default(),
             precision: RwLock::new(Precision::F32),

@@ -308,21 +308,20 @@ fn voiced_fraction(x: &[f32], rate: u32, frame: usize, active: &ActiveGate) -> f
 /// to 1 kHz so that transposed voices are measured too), None when no frame is voiced.
 pub fn median_f0(x: &[f32], rate: u32) -> Option<f64> {
     let active = ActiveGate::new(x, rate);
-    let mut lags: Vec<usize> =
-        periods(x, rate, 0, &active, 1000).into_iter().flatten().collect();
-    lags.sort_unstable();
-    lags.get(lags.len() / 2).map(|lag| rate as f64 / *lag as f64)
+    let mut lags: Vec<f64> = periods(x, rate, 0, &active, 1000).into_iter().flatten().collect();
+    lags.sort_by(f64::total_cmp);
+    lags.get(lags.len() / 2).map(|lag| rate as f64 / lag)
 }
 
-/// Each active 40 ms frame's pitch period in samples (f0 from 60 Hz to `f0_max`), None
-/// when unvoiced.
+/// Each active 40 ms frame's pitch period in samples (f0 from 60 Hz to `f0_max`; the
+/// peak refined by a parabola), None when unvoiced.
 fn periods(
     x: &[f32],
     rate: u32,
     frame: usize,
     active: &ActiveGate,
     f0_max: u32,
-) -> Vec<Option<usize>> {
+) -> Vec<Option<f64>> {
     let len = (rate as f64 * 0.04) as usize;
     let hop = (rate as f64 * ENVELOPE_SECONDS).round() as usize;
     let (min_lag, max_lag) = ((rate / f0_max) as usize, (rate / 60) as usize);
@@ -355,7 +354,11 @@ fn periods(
             let period = candidates
                 .windows(3)
                 .find(|w| w[1].1 >= PERIOD_PEAK * best.1 && w[1].1 >= w[0].1 && w[1].1 >= w[2].1)
-                .map_or(best.0, |w| w[1].0);
+                .map_or(best.0 as f64, |w| {
+                    let curvature = w[0].1 - 2.0 * w[1].1 + w[2].1;
+                    let shift = if curvature < 0.0 { 0.5 * (w[0].1 - w[2].1) / curvature } else { 0.0 };
+                    w[1].0 as f64 + shift.clamp(-0.5, 0.5)
+                });
             periods.push((best.1 > VOICING_THRESHOLD && !frame_grid).then_some(period));
         }
         start += hop;

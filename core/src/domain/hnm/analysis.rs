@@ -3,6 +3,13 @@
 //! spectrum, and each band's split into harmonic and noise power by its autocorrelation at
 //! the period (the windowed autocorrelation divided by the window's own, as in Boersma
 //! 1993), computed from a spectrum of the longer pitch segment.
+//!
+//! No parameter may sit at a constant for a whole class of frames: a Gaussian decoder
+//! learns such a spike with a vanishing sigma, and a generated voice that falls into it
+//! (every unvoiced frame's harmonic envelope at the floor, say) never leaves. So each
+//! band's harmonic and noise shares stay within MIN_SHARE of its power, and the recording
+//! gets a faint seeded dither, so that digital silence has a noise floor that varies like
+//! any other noise.
 
 use std::sync::Arc;
 
@@ -16,6 +23,12 @@ use super::{BANDS, DIM, F0, FLOOR, HARMONIC, NOISE};
 const UNVOICED_F0: f32 = 120.0;
 /// Frames in the median that removes single-frame octave errors from the contour.
 const MEDIAN: usize = 5;
+/// The least share of a band's power that harmonics or noise take (-25 dB): an unvoiced
+/// band's harmonics are this far under its noise, a fully periodic band's noise this far
+/// under its harmonics.
+const MIN_SHARE: f32 = 0.003;
+/// RMS of the dither (-100 dBFS, about 16-bit quantisation noise).
+const DITHER: f32 = 1e-5;
 
 pub struct Analyser {
     hop: usize,
@@ -109,6 +122,9 @@ impl Analyser {
 
     /// Frames 0..=ceil(L/hop), frame t centred on sample t * hop.
     pub fn analyse(&self, signal: &[f32]) -> Vec<f32> {
+        let mut rng = crate::Rng::new(0xD1_7E5);
+        let dithered: Vec<f32> = signal.iter().map(|v| v + DITHER * rng.gaussian()).collect();
+        let signal = &dithered[..];
         let frames = signal.len().div_ceil(self.hop) + 1;
         let f0 = self.contour(signal, frames);
         let mut out = vec![0.0; frames * DIM];
@@ -124,7 +140,10 @@ impl Analyser {
             for j in 0..BANDS {
                 let bins = &power[self.band_bins[j].clone()];
                 let density = bins.iter().sum::<f32>() / (bins.len() as f32 * norm);
-                let h = f0[t].1.map_or(0.0, |f0| self.harmonic_share(&harm_power, j, f0));
+                let h = f0[t]
+                    .1
+                    .map_or(MIN_SHARE, |f0| self.harmonic_share(&harm_power, j, f0))
+                    .clamp(MIN_SHARE, 1.0 - MIN_SHARE);
                 frame[HARMONIC + j] = 0.5 * (h * density + FLOOR).ln();
                 frame[NOISE + j] = 0.5 * ((1.0 - h) * density + FLOOR).ln();
             }
