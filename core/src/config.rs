@@ -97,8 +97,10 @@ impl Domain {
     /// MDCT domain sigma is shaped like the voice's spectrum and carries most of its energy
     /// (fricatives, breath, the detail of voiced sounds), so the model's own sampling (1) is
     /// the natural level: at 0.3 an MDCT voice is about 20 dB too quiet and dull (measured:
-    /// docs/sound.md). In the hnm domain sigma jitters pitch and envelopes from frame to
-    /// frame (heard as hoarseness), while the synthesiser makes the noise itself.
+    /// docs/sound.md). In the hnm domain sigma is the frame-to-frame variation of pitch and
+    /// envelopes that the latent leaves open; sampling it fully (1) measured closest to
+    /// the training voices (at 0 and 0.25 the voice is 5-6 dB too quiet and its spectrum
+    /// further away).
     pub const fn default_noise(self) -> f32 {
         match self {
             Domain::Time => 0.3,
@@ -123,7 +125,7 @@ impl Domain {
 }
 
 /// The hnm domain's default output noise (measured: docs/sound.md).
-const HNM_DEFAULT_NOISE: f32 = 0.5;
+const HNM_DEFAULT_NOISE: f32 = 1.0;
 
 impl std::str::FromStr for Domain {
     type Err = String;
