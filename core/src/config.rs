@@ -371,7 +371,10 @@ impl ModelConfig {
             }
         }
         if let Some(i) = n.scale.iter().position(|s| !(s.is_finite() && *s > 0.0)) {
-            return Err(format!("normalisation scale {i} is {} (must be finite and > 0)", n.scale[i]));
+            return Err(format!(
+                "normalisation scale {i} is {} (must be finite and > 0)",
+                n.scale[i]
+            ));
         }
         if let Some(i) = n.centre.iter().position(|c| !c.is_finite()) {
             return Err(format!("normalisation centre {i} is {} (must be finite)", n.centre[i]));

@@ -443,7 +443,8 @@ impl Generator {
         let c = &m.config;
         let s = &mut self.s;
         let raw = &frame[..c.frame_dim()];
-        for (((x, raw), std), mean) in s.x.iter_mut().zip(raw).zip(&m.frame_std).zip(&m.frame_mean) {
+        for (((x, raw), std), mean) in s.x.iter_mut().zip(raw).zip(&m.frame_std).zip(&m.frame_mean)
+        {
             *x = (raw - mean) / std;
         }
         prior(m, isa, &self.state.h, s);

@@ -17,12 +17,10 @@ use crate::model::Model;
 
 pub const MIN_HOST_RATE: f64 = 8_000.0;
 pub const MAX_HOST_RATE: f64 = 192_000.0;
-/// Default scale of the output's sampling noise for time-domain models (the built-in
-/// voice's domain): the decoder's sigma carries the model's uncertainty about the
-/// waveform's fine detail; at full scale (1, the paper's ancestral sampling) it is heard as
-/// broadband hiss over the voice. Other domains have their own (`Domain::default_noise`),
-/// which a new Stream starts from.
-pub const DEFAULT_NOISE: f32 = crate::config::Domain::Time.default_noise();
+/// Default scale of the output's sampling noise where no model is known yet (the plugin's
+/// Noise knob): the built-in voice's domain's natural level. Every domain has its own
+/// (`Domain::default_noise`), which a new Stream starts from.
+pub const DEFAULT_NOISE: f32 = crate::builtin::BUILTIN_DOMAIN.default_noise();
 /// Default scale of the latent's sampling noise (the prior as trained).
 pub const DEFAULT_TEMPERATURE: f32 = 1.0;
 

@@ -227,7 +227,8 @@ mod hnm {
         }
         // White noise: unvoiced, no harmonic power, a flat noise envelope at its variance.
         let sigma = 0.05f32;
-        let noise: Vec<f32> = tone(150.0, sigma, len).iter().zip(tone(150.0, 0.0, len)).map(|(a, b)| a - b).collect();
+        let noise: Vec<f32> =
+            tone(150.0, sigma, len).iter().zip(tone(150.0, 0.0, len)).map(|(a, b)| a - b).collect();
         let frames = codec.analyse(&noise);
         let expected = 0.5 * (sigma * sigma).ln();
         for f in frames.chunks_exact(hnm::DIM).skip(5).take(60) {

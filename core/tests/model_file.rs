@@ -164,7 +164,7 @@ fn files_from_before_frame_domains_are_time_domain_models() {
     assert_eq!(file.config.domain, vrnn_core::Domain::Time);
     assert!(file.config.normalisation.scale.is_empty());
     let builtin = vrnn_core::builtin::builtin_voice().unwrap();
-    assert_eq!(builtin.config.domain, vrnn_core::Domain::Time);
+    assert_eq!(builtin.config.domain, vrnn_core::builtin::BUILTIN_DOMAIN);
 }
 
 #[test]

@@ -101,14 +101,42 @@ fn midi_mode_plays_notes_and_releases_them() {
     // Switching from free-running to MIDI releases the free voice (150 ms), then silence.
     assert!(l[rate / 5..rate / 2].iter().all(|v| *v == 0.0), "silence before the first note-on");
     assert!(rms(&l[rate / 2 + 2000..rate]) > 1e-3, "sound during the note");
-    // The envelope opens when the note's sound comes out: one latency (the look-ahead frame,
-    // 600 samples, and the resampler's 384) after the note-on.
+    // The envelope opens when the note's sound comes out: one latency (the look-ahead frame
+    // and the hnm built-in's synthesis frame, 600 samples each, and the resampler's 384)
+    // after the note-on.
     let onset = l[rate / 2..].iter().position(|v| *v != 0.0).unwrap();
-    assert!((980..=990).contains(&onset), "sound starts {onset} samples after the note-on");
+    assert!((1580..=1590).contains(&onset), "sound starts {onset} samples after the note-on");
     let release_end = rate + rate * 2 / 10;
     assert!(l[release_end..3 * rate / 2].iter().all(|v| *v == 0.0), "released within 200 ms");
     assert!(rms(&l[rate..rate + 2000]) > 0.0, "the release is a fade, not a cut");
     assert!(rms(&l[3 * rate / 2 + 2000..2 * rate]) > 1e-3, "a note an octave up plays");
+}
+
+#[test]
+fn midi_notes_transpose_the_hnm_built_in_and_keep_its_formants() {
+    use vrnn_trainer::{audio, sound};
+    assert_eq!(vrnn_core::builtin::BUILTIN_DOMAIN, vrnn_core::Domain::Hnm);
+    let mut s = Session::new(&clap(), 48_000.0, 512);
+    let rate = 48_000;
+    let events = [
+        (0, Event::Param("Mode", 1.0)),
+        (0, Event::NoteOn(60)),
+        (4 * rate, Event::NoteOff(60)),
+        (5 * rate, Event::NoteOn(72)),
+        (9 * rate, Event::NoteOff(72)),
+    ];
+    let [l, _] = s.render(10 * rate, || 512, &events);
+    // Each note-on restarts the voice from the seed: the same utterance at two pitches.
+    let at_16k = |x: &[f32]| audio::resample(x, 48_000, 16_000).unwrap();
+    let (c4, c5) = (at_16k(&l[rate / 2..4 * rate]), at_16k(&l[5 * rate + rate / 2..9 * rate]));
+    let (f0, f0_up) = (sound::median_f0(&c4, 16_000).unwrap(), sound::median_f0(&c5, 16_000).unwrap());
+    let envelope = |x: &[f32]| sound::features(x, 16_000, 200, 0);
+    let moved = sound::ltas_distance_above(&envelope(&c4), &envelope(&c5), 1000.0);
+    eprintln!("note 60: median f0 {f0:.0} Hz; note 72: {f0_up:.0} Hz; envelope above 1 kHz moved {moved:.2} dB");
+    // The voice's typical pitch sits on the note (C4, 261.6 Hz), its contour around it.
+    assert!((f0 / 261.6 - 1.0).abs() < 0.25, "note 60 sings at {f0} Hz");
+    assert!((f0_up / f0 - 2.0).abs() < 0.2, "an octave up: {f0} -> {f0_up} Hz");
+    assert!(moved < 2.0, "the formants moved {moved:.2} dB");
 }
 
 fn trained_model(dir: &std::path::Path) -> PathBuf {

@@ -61,7 +61,8 @@ impl Dataset {
         for path in files {
             let x = audio::load_mono(path, rate, min_seconds)?;
             samples += x.len();
-            let val_len = ((x.len() as f64 * val_split) as usize).clamp(samples_per_window, x.len() - samples_per_window);
+            let val_len = ((x.len() as f64 * val_split) as usize)
+                .clamp(samples_per_window, x.len() - samples_per_window);
             let start = (rng.next_u64() % (x.len() - val_len + 1) as u64) as usize;
             val_audio.push(x[start..start + val_len].to_vec());
             for part in [&x[..start], &x[start + val_len..]] {

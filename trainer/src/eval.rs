@@ -122,7 +122,8 @@ pub fn evaluate_signals(
     Ok(Evaluation {
         variant: c.variant_name().to_string(),
         domain: c.domain.name().to_string(),
-        raw_scale: if c.domain.waveform_likelihood() { "waveform" } else { "hnm parameters" }.into(),
+        raw_scale: if c.domain.waveform_likelihood() { "waveform" } else { "hnm parameters" }
+            .into(),
         exact: !c.has_latent(),
         frames,
         sequences,

@@ -170,7 +170,11 @@ fn run(cli: Cli) -> Result<()> {
             }
             let change =
                 r.initial_val_nelbo.map_or(String::new(), |v| format!(" (from {v:.2} at step 0)"));
-            let scale = if opts.domain.waveform_likelihood() { "the raw waveform's scale" } else { "the raw scale of the vocoder parameters, not a waveform likelihood" };
+            let scale = if opts.domain.waveform_likelihood() {
+                "the raw waveform's scale"
+            } else {
+                "the raw scale of the vocoder parameters, not a waveform likelihood"
+            };
             println!("model: {}\nvalidation negative ELBO: {:.3} nats per frame{change} ({:.3} in {scale}), {} steps, {} skipped batches", o.model.display(), r.val_nelbo, r.val_nelbo_raw, r.steps, r.skipped);
             println!(
                 "checkpoint: {}\nmetrics: {}\ncurves: {}",

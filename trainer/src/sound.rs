@@ -342,7 +342,8 @@ fn periods(
             };
             // The pitch peak lies past the autocorrelation's first zero: before it, any
             // low-passed sound correlates with itself.
-            let first = (1..=max_lag).position(|lag| r(lag) < 0.0).map(|zero| min_lag.max(zero + 1));
+            let first =
+                (1..=max_lag).position(|lag| r(lag) < 0.0).map(|zero| min_lag.max(zero + 1));
             let candidates: Vec<(usize, f64)> =
                 first.map_or(Vec::new(), |f| (f..=max_lag).map(|lag| (lag, r(lag))).collect());
             let best = candidates.iter().fold((0, 0.0), |b, c| if c.1 > b.1 { *c } else { b });
@@ -356,7 +357,8 @@ fn periods(
                 .find(|w| w[1].1 >= PERIOD_PEAK * best.1 && w[1].1 >= w[0].1 && w[1].1 >= w[2].1)
                 .map_or(best.0 as f64, |w| {
                     let curvature = w[0].1 - 2.0 * w[1].1 + w[2].1;
-                    let shift = if curvature < 0.0 { 0.5 * (w[0].1 - w[2].1) / curvature } else { 0.0 };
+                    let shift =
+                        if curvature < 0.0 { 0.5 * (w[0].1 - w[2].1) / curvature } else { 0.0 };
                     w[1].0 as f64 + shift.clamp(-0.5, 0.5)
                 });
             periods.push((best.1 > VOICING_THRESHOLD && !frame_grid).then_some(period));

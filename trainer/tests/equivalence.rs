@@ -87,8 +87,11 @@ fn candle_and_core_agree_over_100_steps() {
             let net = Net::init(&cfg, 9, &Device::Cpu).unwrap();
             let file = net.to_file(&cfg).unwrap();
             let n = &cfg.normalisation;
-            let norm: Vec<f32> =
-                raw.iter().enumerate().map(|(i, v)| (v - n.mean_at(i % f)) / n.std_at(i % f)).collect();
+            let norm: Vec<f32> = raw
+                .iter()
+                .enumerate()
+                .map(|(i, v)| (v - n.mean_at(i % f)) / n.std_at(i % f))
+                .collect();
             let x = Tensor::from_vec(norm, (1, STEPS, f), &Device::Cpu).unwrap();
             let z = cfg.z_size().max(1);
             let mut noise = vec![0.0f32; STEPS * z];
@@ -151,8 +154,11 @@ fn candle_and_core_generate_the_same_frames() {
                     Tensor::from_slice(&noise.eps_x, (1, cfg.frame_dim()), &Device::Cpu).unwrap();
                 let x = net.generate_step(&mut voice, &eps_z, &eps_x, noise.u, 0.8, 0.5).unwrap();
                 let n = &cfg.normalisation;
-                let want: Vec<f32> =
-                    row(&x, 0).iter().enumerate().map(|(i, v)| v * n.std_at(i) + n.mean_at(i)).collect();
+                let want: Vec<f32> = row(&x, 0)
+                    .iter()
+                    .enumerate()
+                    .map(|(i, v)| v * n.std_at(i) + n.mean_at(i))
+                    .collect();
                 let got = generator.step_with_noise(&noise, 0.8, 0.5);
                 let name = format!("{} {cell:?} {} frame", cfg.variant_name(), cfg.domain);
                 check(&name, step, got, &want);

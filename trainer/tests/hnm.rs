@@ -46,7 +46,8 @@ fn frame_by_frame_ratio(a: &[f32], b: &[f32]) -> f32 {
 
 /// The real recording and 20 s of each synthetic training voice.
 fn recordings() -> Vec<(String, Vec<f32>)> {
-    let mut out = vec![("arctic".to_string(), audio::load_mono(&common::arctic(), RATE, 0.0).unwrap())];
+    let mut out =
+        vec![("arctic".to_string(), audio::load_mono(&common::arctic(), RATE, 0.0).unwrap())];
     for voice in ["awb_flite_16k", "rms_flite_16k", "slt_hts_32k"] {
         let x = audio::load_mono(&common::data(&format!("voice/{voice}.wav")), RATE, 0.0).unwrap();
         out.push((voice.to_string(), x[5 * RATE as usize..25 * RATE as usize].to_vec()));
@@ -66,7 +67,12 @@ fn analysis_then_synthesis_keeps_the_spectrum_and_the_voicing() {
         );
         assert!(ltas <= 3.0, "{name}: long-term spectrum {ltas:.2} dB away");
         let voicing = (a.voiced_fraction - b.voiced_fraction).abs();
-        assert!(voicing <= 0.1, "{name}: voiced fraction {} -> {}", a.voiced_fraction, b.voiced_fraction);
+        assert!(
+            voicing <= 0.1,
+            "{name}: voiced fraction {} -> {}",
+            a.voiced_fraction,
+            b.voiced_fraction
+        );
         assert!((a.level_dbfs - b.level_dbfs).abs() <= 1.5, "{name}: level");
     }
 }
@@ -75,7 +81,8 @@ fn analysis_then_synthesis_keeps_the_spectrum_and_the_voicing() {
 fn an_octave_up_doubles_f0_and_keeps_the_formants_unlike_varispeed() {
     for (name, x) in recordings() {
         let (y, up) = (resynthesise(&x, 1.0), resynthesise(&x, 2.0));
-        let (f0, f0_up) = (sound::median_f0(&y, RATE).unwrap(), sound::median_f0(&up, RATE).unwrap());
+        let (f0, f0_up) =
+            (sound::median_f0(&y, RATE).unwrap(), sound::median_f0(&up, RATE).unwrap());
         let envelope = |s: &[f32]| sound::features(s, RATE, 200, 0);
         let moved = sound::ltas_distance_above(&envelope(&y), &envelope(&up), 1000.0);
         // Varispeed: the same recording played twice as fast (read as 32 kHz).
@@ -91,4 +98,3 @@ fn an_octave_up_doubles_f0_and_keeps_the_formants_unlike_varispeed() {
         assert!(varispeed > 2.0 * moved, "{name}: varispeed moved it {varispeed:.2} dB");
     }
 }
-

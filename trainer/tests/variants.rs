@@ -58,9 +58,13 @@ fn compare_writes_the_table_of_all_five_variants_and_their_curves() {
         resume: false,
         force: false,
     };
-    let hnm = vrnn_trainer::compare::CompareOptions { domain: vrnn_core::Domain::Hnm, ..opts.clone() };
+    let hnm =
+        vrnn_trainer::compare::CompareOptions { domain: vrnn_core::Domain::Hnm, ..opts.clone() };
     let refused = vrnn_trainer::compare::compare(&hnm).unwrap_err().to_string();
-    assert!(refused.contains("vocoder parameters") && refused.contains("--domain time"), "{refused}");
+    assert!(
+        refused.contains("vocoder parameters") && refused.contains("--domain time"),
+        "{refused}"
+    );
     let table = vrnn_trainer::compare::compare(&opts).unwrap();
     let written = std::fs::read_to_string(dir.join("results.md")).unwrap();
     assert_eq!(table, written);

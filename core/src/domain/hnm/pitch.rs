@@ -34,7 +34,12 @@ impl Yin {
     pub fn new(sample_rate: u32) -> Yin {
         let rate = sample_rate as f32;
         let max_lag = (rate / F0_MIN).ceil() as usize;
-        Yin { min_lag: ((rate / F0_MAX) as usize).max(2), max_lag, width: max_lag, sample_rate: rate }
+        Yin {
+            min_lag: ((rate / F0_MAX) as usize).max(2),
+            max_lag,
+            width: max_lag,
+            sample_rate: rate,
+        }
     }
 
     /// Samples one estimate reads: a centred segment of this length.
@@ -73,7 +78,8 @@ impl Yin {
             });
         let (a, b, c) = (diff[dip - 1], diff[dip], diff[dip + 1]);
         let curvature = a - 2.0 * b + c;
-        let shift = if curvature > 0.0 { (0.5 * (a - c) / curvature).clamp(-0.5, 0.5) } else { 0.0 };
+        let shift =
+            if curvature > 0.0 { (0.5 * (a - c) / curvature).clamp(-0.5, 0.5) } else { 0.0 };
         let aperiodicity = b.max(0.0);
         Pitch {
             f0: self.sample_rate / (dip as f32 + shift),

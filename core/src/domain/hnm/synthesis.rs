@@ -22,6 +22,10 @@ const MAX_HARMONICS: usize = 256;
 /// Envelope values are clamped to this range of 0.5 ln S before use (a generated frame can
 /// hold anything): from the floor to +20 dB above full-scale white noise.
 const ENVELOPE_RANGE: (f32, f32) = (-14.0, 2.3);
+/// Samples the oscillator bank computes side by side.
+const LANES: usize = 8;
+/// sqrt(3): a uniform value in +-sqrt(3) has unit variance.
+const SQRT_3: f32 = 1.732_050_8;
 
 pub struct Synthesiser {
     rate: f32,
@@ -54,8 +58,9 @@ impl Synthesiser {
         let bands = Bands::new(sample_rate);
         let fft_len = (2 * hop).next_power_of_two();
         let noise_fft = RealFftPlanner::<f32>::new().plan_fft_inverse(fft_len);
-        let bin_bands =
-            (0..fft_len / 2 + 1).map(|b| bands.position(b as f32 * rate / fft_len as f32)).collect();
+        let bin_bands = (0..fft_len / 2 + 1)
+            .map(|b| bands.position(b as f32 * rate / fft_len as f32))
+            .collect();
         let window = (0..2 * hop)
             .map(|i| (std::f32::consts::PI * (i as f32 + 0.5) / (2 * hop) as f32).sin())
             .collect();
@@ -107,14 +112,19 @@ impl Synthesiser {
         let f0 = f0.clamp(0.5 * F0_MIN, 0.25 * self.rate);
         let mut envelope = [0.0f32; 2 * BANDS];
         for (e, v) in envelope.iter_mut().zip(&frame[HARMONIC..NOISE + BANDS]) {
-            *e = if v.is_finite() { v.clamp(ENVELOPE_RANGE.0, ENVELOPE_RANGE.1) } else { ENVELOPE_RANGE.0 };
+            *e = if v.is_finite() {
+                v.clamp(ENVELOPE_RANGE.0, ENVELOPE_RANGE.1)
+            } else {
+                ENVELOPE_RANGE.0
+            };
         }
         let (harmonic, noise) = envelope.split_at(BANDS);
         let count = ((BANDWIDTH * nyquist / f0) as usize).min(MAX_HARMONICS);
         for (k, a) in self.next.iter_mut().enumerate() {
             let hz = (k + 1) as f32 * f0;
             *a = if k < count {
-                let density = (2.0 * self.bands.value_at(harmonic, hz / self.formant)).exp() - FLOOR;
+                let density =
+                    (2.0 * self.bands.value_at(harmonic, hz / self.formant)).exp() - FLOOR;
                 2.0 * (f0 * density.max(0.0) / self.rate).sqrt()
             } else {
                 0.0
@@ -131,6 +141,8 @@ impl Synthesiser {
     }
 
     /// Writes the harmonics from the previous frame's state to `f0` and `self.next`.
+    /// LANES consecutive samples at a time: their recurrences are independent, so they
+    /// overlap in the pipeline (and in SIMD registers) instead of waiting on each other.
     fn harmonics(&mut self, f0: f32, out: &mut [f32]) {
         let n = out.len();
         let count = self
@@ -140,21 +152,30 @@ impl Synthesiser {
             .rposition(|(a, b)| *a != 0.0 || *b != 0.0)
             .map_or(0, |k| k + 1);
         let (from, to) = (self.f0 as f64, f0 as f64);
-        for (i, o) in out.iter_mut().enumerate() {
-            let alpha = (i + 1) as f64 / n as f64;
-            self.phase = (self.phase + (from + (to - from) * alpha) / self.rate as f64).fract();
-            let (s1, c1) = (std::f64::consts::TAU * self.phase).sin_cos();
-            // sin(k phi) by the Chebyshev recurrence, each amplitude moving linearly.
-            let (mut prev, mut cur) = (0.0f64, s1);
-            let (mut start, mut delta) = (0.0f64, 0.0f64);
-            for (a, b) in self.amplitudes[..count].iter().zip(&self.next[..count]) {
-                start += *a as f64 * cur;
-                delta += (*b - *a) as f64 * cur;
-                let following = 2.0 * c1 * cur - prev;
-                prev = cur;
-                cur = following;
+        let rate = self.rate as f64;
+        for (block, chunk) in out.chunks_mut(LANES).enumerate() {
+            let (mut alpha, mut cur, mut twice_cos) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+            for l in 0..chunk.len() {
+                alpha[l] = (block * LANES + l + 1) as f64 / n as f64;
+                self.phase = (self.phase + (from + (to - from) * alpha[l]) / rate).fract();
+                let (s, c) = (std::f64::consts::TAU * self.phase).sin_cos();
+                (cur[l], twice_cos[l]) = (s, 2.0 * c);
             }
-            *o = (start + alpha * delta) as f32;
+            // sin(k phi) by the Chebyshev recurrence, each amplitude moving linearly.
+            let (mut prev, mut start, mut delta) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+            for (a, b) in self.amplitudes[..count].iter().zip(&self.next[..count]) {
+                let (a, d) = (*a as f64, (*b - *a) as f64);
+                for l in 0..LANES {
+                    start[l] += a * cur[l];
+                    delta[l] += d * cur[l];
+                    let following = twice_cos[l] * cur[l] - prev[l];
+                    prev[l] = cur[l];
+                    cur[l] = following;
+                }
+            }
+            for (l, o) in chunk.iter_mut().enumerate() {
+                *o = (start[l] + alpha[l] * delta[l]) as f32;
+            }
         }
     }
 
@@ -165,13 +186,20 @@ impl Synthesiser {
             let v = envelope[j] + w * (envelope[j + 1] - envelope[j]);
             let density = ((2.0 * v).exp() - FLOOR).max(0.0);
             let amplitude = (0.5 * density * scale).sqrt();
-            *c = Complex::new(amplitude * self.rng.gaussian(), amplitude * self.rng.gaussian());
+            // Uniform rather than Gaussian parts: the inverse FFT sums hundreds of bins, so
+            // each sample is Gaussian all the same, without a logarithm per bin.
+            let (re, im) = (self.rng.uniform() - 0.5, self.rng.uniform() - 0.5);
+            *c = Complex::new(2.0 * SQRT_3 * amplitude * re, 2.0 * SQRT_3 * amplitude * im);
         }
         let last = self.spectrum.len() - 1;
         self.spectrum[0] = Complex::new(0.0, 0.0);
         self.spectrum[last] = Complex::new(0.0, 0.0);
         // The lengths come from the plan and the end bins are real, so this cannot fail.
-        let _ = self.noise_fft.process_with_scratch(&mut self.spectrum, &mut self.block, &mut self.scratch);
+        let _ = self.noise_fft.process_with_scratch(
+            &mut self.spectrum,
+            &mut self.block,
+            &mut self.scratch,
+        );
         let hop = self.hop;
         for (i, o) in out.iter_mut().enumerate() {
             *o += self.block[i] * self.window[i] + self.tail[i];
