@@ -129,7 +129,8 @@ fn midi_notes_transpose_the_hnm_built_in_and_keep_its_formants() {
     // Each note-on restarts the voice from the seed: the same utterance at two pitches.
     let at_16k = |x: &[f32]| audio::resample(x, 48_000, 16_000).unwrap();
     let (c4, c5) = (at_16k(&l[rate / 2..4 * rate]), at_16k(&l[5 * rate + rate / 2..9 * rate]));
-    let (f0, f0_up) = (sound::median_f0(&c4, 16_000).unwrap(), sound::median_f0(&c5, 16_000).unwrap());
+    let (f0, f0_up) =
+        (sound::median_f0(&c4, 16_000).unwrap(), sound::median_f0(&c5, 16_000).unwrap());
     let envelope = |x: &[f32]| sound::features(x, 16_000, 200, 0);
     let moved = sound::ltas_distance_above(&envelope(&c4), &envelope(&c5), 1000.0);
     eprintln!("note 60: median f0 {f0:.0} Hz; note 72: {f0_up:.0} Hz; envelope above 1 kHz moved {moved:.2} dB");

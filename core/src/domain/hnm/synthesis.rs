@@ -154,7 +154,8 @@ impl Synthesiser {
         let (from, to) = (self.f0 as f64, f0 as f64);
         let rate = self.rate as f64;
         for (block, chunk) in out.chunks_mut(LANES).enumerate() {
-            let (mut alpha, mut cur, mut twice_cos) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+            let (mut alpha, mut cur, mut twice_cos) =
+                ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
             for l in 0..chunk.len() {
                 alpha[l] = (block * LANES + l + 1) as f64 / n as f64;
                 self.phase = (self.phase + (from + (to - from) * alpha[l]) / rate).fract();
@@ -162,7 +163,8 @@ impl Synthesiser {
                 (cur[l], twice_cos[l]) = (s, 2.0 * c);
             }
             // sin(k phi) by the Chebyshev recurrence, each amplitude moving linearly.
-            let (mut prev, mut start, mut delta) = ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
+            let (mut prev, mut start, mut delta) =
+                ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
             for (a, b) in self.amplitudes[..count].iter().zip(&self.next[..count]) {
                 let (a, d) = (*a as f64, (*b - *a) as f64);
                 for l in 0..LANES {
