@@ -80,7 +80,11 @@ impl std::fmt::Display for Info {
             c.frame_seconds() * 1e3,
             c.normalisation.mean,
             c.normalisation.std,
-            if c.normalisation.scale.is_empty() { "" } else { " x one scale per coefficient" }
+            match (c.normalisation.centre.is_empty(), c.normalisation.scale.is_empty()) {
+                (false, _) => " and a centre and a scale per parameter",
+                (true, false) => " x one scale per coefficient",
+                (true, true) => "",
+            }
         )?;
         writeln!(
             f,
