@@ -173,7 +173,20 @@ fn per_coefficient_scales_are_checked() {
         c["domain"] = "mdct".into();
         c["normalisation"]["scale"] = serde_json::json!([1.0, 2.0]);
     }));
-    assert!(e.contains("2 per-coefficient scales for frames of"), "{e}");
+    assert!(e.contains("2 per-position scales for frames of"), "{e}");
+    // An hnm model's centres: one per parameter, finite.
+    let e = error_of(&with_config(|c| {
+        c["domain"] = "hnm".into();
+        c["normalisation"]["centre"] = serde_json::json!(vec![0.0; 64]);
+    }));
+    assert!(e.contains("64 per-position centres for frames of 65 values"), "{e}");
+    let e = error_of(&with_config(|c| {
+        c["domain"] = "hnm".into();
+        let mut centre = vec![serde_json::json!(0.0); 65];
+        centre[7] = serde_json::json!("NaN");
+        c["normalisation"]["centre"] = serde_json::json!(centre);
+    }));
+    assert!(e.contains("bad configuration"), "{e}");
     let e = error_of(&with_config(|c| {
         let n = c["frame_size"].as_u64().unwrap() as usize;
         let mut scale = vec![1.0; n];
