@@ -194,7 +194,7 @@ fn bench_step(c: &mut Criterion, weights: &mut WeightBytes) {
         let mut rng = Rng::new(2);
         let mut noise = StepNoise {
             eps_z: vec![0.0; config.z_size()],
-            eps_x: vec![0.0; config.frame_size],
+            eps_x: vec![0.0; config.frame_dim()],
             u: 0.5,
         };
         group.bench_function(BenchmarkId::new("scalar", &name), |b| {

@@ -84,7 +84,7 @@ impl CandleVoice {
         let net = Net::from_file(file, &Device::Cpu).expect("candle model");
         let voice = net.voice(&Device::Cpu).expect("state");
         let eps_z = Tensor::randn(0f32, 1.0, (1, c.z_size()), &Device::Cpu).expect("noise");
-        let eps_x = Tensor::randn(0f32, 1.0, (1, c.frame_size), &Device::Cpu).expect("noise");
+        let eps_x = Tensor::randn(0f32, 1.0, (1, c.frame_dim()), &Device::Cpu).expect("noise");
         CandleVoice { net, voice, eps_z, eps_x }
     }
 

@@ -87,7 +87,7 @@ impl<'a> Reference<'a> {
     /// One generation step with the given noise.
     pub fn step(&mut self, eps: &StepNoise, temperature: f64, noise: f64) -> RefStep {
         let c = self.f.config.clone();
-        let (zs, fr) = (c.z_size(), c.frame_size);
+        let (zs, fr) = (c.z_size(), c.frame_dim());
         let (mu0, sigma0) = match c.latent {
             Latent::Conditional => {
                 let t = self.mlp(PRIOR, c.prior.layers, &self.h);
