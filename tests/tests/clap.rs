@@ -118,26 +118,28 @@ fn midi_notes_transpose_the_hnm_built_in_and_keep_its_formants() {
     assert_eq!(vrnn_core::builtin::BUILTIN_DOMAIN, vrnn_core::Domain::Hnm);
     let mut s = Session::new(&clap(), 48_000.0, 512);
     let rate = 48_000;
+    // C3 and C4: the voices' own range (a speaking voice two octaves up has so few
+    // harmonics above 1 kHz that they no longer trace its envelope).
     let events = [
         (0, Event::Param("Mode", 1.0)),
-        (0, Event::NoteOn(60)),
-        (4 * rate, Event::NoteOff(60)),
-        (5 * rate, Event::NoteOn(72)),
-        (9 * rate, Event::NoteOff(72)),
+        (0, Event::NoteOn(48)),
+        (4 * rate, Event::NoteOff(48)),
+        (5 * rate, Event::NoteOn(60)),
+        (9 * rate, Event::NoteOff(60)),
     ];
     let [l, _] = s.render(10 * rate, || 512, &events);
     // Each note-on restarts the voice from the seed: the same utterance at two pitches.
     let at_16k = |x: &[f32]| audio::resample(x, 48_000, 16_000).unwrap();
-    let (c4, c5) = (at_16k(&l[rate / 2..4 * rate]), at_16k(&l[5 * rate + rate / 2..9 * rate]));
+    let (c3, c4) = (at_16k(&l[rate / 2..4 * rate]), at_16k(&l[5 * rate + rate / 2..9 * rate]));
     let (f0, f0_up) =
-        (sound::median_f0(&c4, 16_000).unwrap(), sound::median_f0(&c5, 16_000).unwrap());
+        (sound::median_f0(&c3, 16_000).unwrap(), sound::median_f0(&c4, 16_000).unwrap());
     let envelope = |x: &[f32]| sound::features(x, 16_000, 200, 0);
-    let moved = sound::ltas_distance_above(&envelope(&c4), &envelope(&c5), 1000.0);
-    eprintln!("note 60: median f0 {f0:.0} Hz; note 72: {f0_up:.0} Hz; envelope above 1 kHz moved {moved:.2} dB");
-    // The voices' mean pitch moves to the note (C4, 261.6 Hz) and the contour keeps its
+    let moved = sound::ltas_distance_above(&envelope(&c3), &envelope(&c4), 1000.0);
+    eprintln!("note 48: median f0 {f0:.0} Hz; note 60: {f0_up:.0} Hz; envelope above 1 kHz moved {moved:.2} dB");
+    // The voices' mean pitch moves to the note (C3, 130.8 Hz) and the contour keeps its
     // shape around it: a stretch of the voice's higher or lower speakers sits above or
     // below the note, within a tritone.
-    assert!((f0 / 261.6).log2().abs() < 0.5, "note 60 sings at {f0} Hz");
+    assert!((f0 / 130.8).log2().abs() < 0.5, "note 48 sings at {f0} Hz");
     assert!((f0_up / f0 - 2.0).abs() < 0.2, "an octave up: {f0} -> {f0_up} Hz");
     assert!(moved < 2.0, "the formants moved {moved:.2} dB");
 }
