@@ -194,6 +194,32 @@ mod hnm {
         assert!((variance(steady) / 0.0095 - 1.0).abs() < 0.1, "{}", variance(steady));
     }
 
+    #[test]
+    fn formant_moves_the_envelope_and_keeps_the_pitch() {
+        // Harmonics of one formant near band 12 (about 1.1 kHz), 125 Hz pitch.
+        let mut frame = flat_frame(125.0, 1e-6, 1e-9);
+        frame[hnm::HARMONIC + 12] = 0.5 * 0.01f32.ln();
+        // Brightness: mean squared first difference over mean square (rises with frequency).
+        let brightness = |x: &[f32]| {
+            let d: f64 = x.windows(2).map(|w| ((w[1] - w[0]) as f64).powi(2)).sum();
+            d / (variance(x) * x.len() as f64)
+        };
+        let mut codec = Hnm::new(RATE, HOP);
+        codec.reset(3);
+        let plain = play(&mut codec, &frame, 100)[4 * HOP..].to_vec();
+        codec.reset(3);
+        codec.set_formant(1.5);
+        let shifted = play(&mut codec, &frame, 100)[4 * HOP..].to_vec();
+        codec.reset(3);
+        codec.set_formant(1.0 / 1.5);
+        let lowered = play(&mut codec, &frame, 100)[4 * HOP..].to_vec();
+        let (a, up, down) = (brightness(&plain), brightness(&shifted), brightness(&lowered));
+        assert!(up > 1.2 * a && down < a / 1.2, "brightness {down} < {a} < {up}");
+        for x in [&shifted, &lowered] {
+            assert!(periodicity(x, 128) > 0.9, "the 125 Hz pitch stays: {}", periodicity(x, 128));
+        }
+    }
+
     /// A harmonic tone with a 1/k spectrum, plus white noise.
     fn tone(f0: f32, noise: f32, len: usize) -> Vec<f32> {
         let mut rng = vrnn_core::Rng::new(5);

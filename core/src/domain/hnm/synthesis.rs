@@ -99,7 +99,7 @@ impl Synthesiser {
         self.pitch = if ratio.is_finite() { ratio.clamp(0.125, 8.0) } else { 1.0 };
     }
 
-    /// Moves the harmonic envelope up (> 1) or down in frequency.
+    /// Moves both envelopes up (> 1) or down in frequency: the formants, not the pitch.
     pub fn set_formant(&mut self, ratio: f32) {
         self.formant = if ratio.is_finite() { ratio.clamp(0.5, 2.0) } else { 1.0 };
     }
@@ -184,7 +184,14 @@ impl Synthesiser {
     /// Adds this frame's noise block to `out` (its first half plus the last block's tail).
     fn noise(&mut self, envelope: &[f32], out: &mut [f32]) {
         let scale = 1.0 / self.block.len() as f32;
-        for (c, &(j, w)) in self.spectrum.iter_mut().zip(&self.bin_bands) {
+        let bin_hz = self.rate * scale;
+        for (b, (c, &(j, w))) in self.spectrum.iter_mut().zip(&self.bin_bands).enumerate() {
+            // The formant shift reads the envelope lower (or higher) in frequency.
+            let (j, w) = if self.formant == 1.0 {
+                (j, w)
+            } else {
+                self.bands.position(b as f32 * bin_hz / self.formant)
+            };
             let v = envelope[j] + w * (envelope[j + 1] - envelope[j]);
             let density = ((2.0 * v).exp() - FLOOR).max(0.0);
             let amplitude = (0.5 * density * scale).sqrt();
