@@ -45,8 +45,10 @@ pub struct Synthesiser {
     spectrum: Vec<Complex<f32>>,
     scratch: Vec<Complex<f32>>,
     block: Vec<f32>,
-    /// Each noise bin's place between band centres.
+    /// Each noise bin's place between band centres, read through the formant shift that
+    /// `bin_formant` holds (rebuilt in place when the formant moves, not every frame).
     bin_bands: Vec<(usize, f32)>,
+    bin_formant: f32,
     window: Vec<f32>,
     tail: Vec<f32>,
     rng: Rng,
@@ -80,6 +82,7 @@ impl Synthesiser {
             block: noise_fft.make_output_vec(),
             noise_fft,
             bin_bands,
+            bin_formant: 1.0,
             window,
             tail: vec![0.0; hop],
             rng: Rng::new(0),
@@ -184,14 +187,15 @@ impl Synthesiser {
     /// Adds this frame's noise block to `out` (its first half plus the last block's tail).
     fn noise(&mut self, envelope: &[f32], out: &mut [f32]) {
         let scale = 1.0 / self.block.len() as f32;
-        let bin_hz = self.rate * scale;
-        for (b, (c, &(j, w))) in self.spectrum.iter_mut().zip(&self.bin_bands).enumerate() {
+        if self.bin_formant != self.formant {
             // The formant shift reads the envelope lower (or higher) in frequency.
-            let (j, w) = if self.formant == 1.0 {
-                (j, w)
-            } else {
-                self.bands.position(b as f32 * bin_hz / self.formant)
-            };
+            let bin_hz = self.rate * scale / self.formant;
+            for (b, place) in self.bin_bands.iter_mut().enumerate() {
+                *place = self.bands.position(b as f32 * bin_hz);
+            }
+            self.bin_formant = self.formant;
+        }
+        for (c, &(j, w)) in self.spectrum.iter_mut().zip(&self.bin_bands) {
             let v = envelope[j] + w * (envelope[j + 1] - envelope[j]);
             let density = ((2.0 * v).exp() - FLOOR).max(0.0);
             let amplitude = (0.5 * density * scale).sqrt();
