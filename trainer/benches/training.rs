@@ -10,6 +10,7 @@ use candle_core::{Device, Tensor};
 use criterion::{BenchmarkId, Criterion, Throughput};
 use vrnn_core::{Cell, Domain, Latent, MlpSpec, ModelConfig, Output, Rng};
 use vrnn_trainer::fit::{noise, train_step, KlShaping};
+use vrnn_trainer::fused::Engine;
 use vrnn_trainer::net::Net;
 use vrnn_trainer::optim::Adam;
 use vrnn_trainer::presets::Preset;
@@ -49,6 +50,31 @@ fn device() -> Device {
     }
 }
 
+/// Multiply-adds per frame: every weight matrix is applied once per frame.
+fn macs_per_frame(config: &ModelConfig) -> f64 {
+    vrnn_core::names::tensor_specs(config)
+        .iter()
+        .filter(|s| s.shape.len() == 2)
+        .map(|s| (s.shape[0] * s.shape[1]) as f64)
+        .sum()
+}
+
+/// The machine's matmul rate in this run: one 1024^3 product through candle (and so the
+/// gemm crate the fused engine uses), best of five, GFLOP/s.
+fn matmul_peak(device: &Device) -> f64 {
+    let n = 1024;
+    let a = Tensor::ones((n, n), candle_core::DType::F32, device).unwrap();
+    let mut best = f64::INFINITY;
+    for _ in 0..5 {
+        let t = std::time::Instant::now();
+        let c = a.matmul(&a).unwrap();
+        device.synchronize().unwrap();
+        best = best.min(t.elapsed().as_secs_f64());
+        drop(c);
+    }
+    2.0 * (n * n * n) as f64 / best / 1e9
+}
+
 fn main() {
     let mut c = Criterion::default()
         .sample_size(10)
@@ -56,39 +82,56 @@ fn main() {
         .measurement_time(Duration::from_secs(8))
         .configure_from_args();
     let device = device();
+    let peak = matmul_peak(&device);
     let mut group = c.benchmark_group("train_step");
     group.throughput(Throughput::Elements((BATCH * STEPS) as u64));
     let mut results = Vec::new();
     for (name, config) in configurations() {
-        let net = Net::init(&config, 0, &device).unwrap();
-        let mut adam = Adam::new(&net, 1e-4).unwrap();
+        let mut net = Net::init(&config, 0, &device).unwrap();
         let mut rng = Rng::new(1);
         let mut data = vec![0.0f32; BATCH * STEPS * config.frame_dim()];
         rng.fill_gaussian(&mut data);
         let x = Tensor::from_vec(data, (BATCH, STEPS, config.frame_dim()), &device).unwrap();
         let eps = noise(&mut rng, STEPS, BATCH, config.z_size(), &device).unwrap();
-        let mut times = Vec::new();
-        group.bench_function(BenchmarkId::from_parameter(&name), |b| {
-            b.iter_custom(|iters| {
-                let t = std::time::Instant::now();
-                for _ in 0..iters {
-                    train_step(&net, &mut adam, &x, &eps, 10.0, KlShaping::ELBO).unwrap();
-                }
-                device.synchronize().unwrap();
-                let d = t.elapsed();
-                times.push(d.as_secs_f64() / iters as f64);
-                d
-            })
-        });
-        times.sort_by(f64::total_cmp);
-        if let Some(median) = times.get(times.len() / 2) {
-            results.push((name, (BATCH * STEPS) as f64 / median));
+        let mut rates = Vec::new();
+        for engine in [Engine::Reference, Engine::Fused] {
+            net.engine = engine;
+            let mut adam = Adam::new(&net, 1e-4).unwrap();
+            let mut times = Vec::new();
+            let id = format!("{name}/{}", format!("{engine:?}").to_lowercase());
+            group.bench_function(BenchmarkId::from_parameter(&id), |b| {
+                b.iter_custom(|iters| {
+                    let t = std::time::Instant::now();
+                    for _ in 0..iters {
+                        train_step(&net, &mut adam, &x, &eps, 10.0, KlShaping::ELBO).unwrap();
+                    }
+                    device.synchronize().unwrap();
+                    let d = t.elapsed();
+                    times.push(d.as_secs_f64() / iters as f64);
+                    d
+                })
+            });
+            times.sort_by(f64::total_cmp);
+            rates.push(times.get(times.len() / 2).map(|m| (BATCH * STEPS) as f64 / m));
+        }
+        if let [Some(reference), Some(fused)] = rates[..] {
+            results.push((name, reference, fused, macs_per_frame(&config)));
         }
     }
     group.finish();
-    println!("\n| configuration | frames/s |\n|---|---|");
-    for (name, fps) in results {
-        println!("| {name} | {fps:.0} |");
+    println!(
+        "\n| configuration | reference frames/s | fused frames/s | fused / reference | fused GFLOP/s | of the matmul peak |\n|---|---|---|---|---|---|"
+    );
+    for (name, reference, fused, macs) in results {
+        // A training step is about 6 flops per weight per frame: 2 forward, 4 backward.
+        let gflops = 6.0 * macs * fused / 1e9;
+        println!(
+            "| {name} | {reference:.0} | {fused:.0} | {:.2}x | {gflops:.1} | {:.0} % |",
+            fused / reference,
+            100.0 * gflops / peak
+        );
     }
-    println!("\ndevice: {device:?}");
+    println!("\nmatmul peak (1024^3 f32, candle/gemm, this run): {peak:.1} GFLOP/s");
+    println!("threads: {}", candle_core::utils::get_num_threads());
+    println!("device: {device:?}");
 }

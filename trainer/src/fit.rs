@@ -15,6 +15,7 @@ use vrnn_core::{Cell, Domain, ModelConfig, Rng};
 
 use crate::checkpoint::{self, TrainingState};
 use crate::dataset::Dataset;
+use crate::fused::Engine;
 use crate::net::Net;
 use crate::optim::{Adam, Update};
 use crate::presets::{Preset, Variant};
@@ -74,6 +75,11 @@ pub struct FitOptions {
     /// auto, cpu, cuda[:N] or metal[:N].
     #[arg(long, default_value = "auto")]
     pub device: String,
+    /// What runs the recurrence: fused (one op with its own backward pass; CPU, and the
+    /// default there) or reference (candle's graph, op by op: what fused is tested against,
+    /// and what GPUs run).
+    #[arg(long, value_enum, default_value_t = Engine::Fused)]
+    pub engine: Engine,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
     /// Continue from the checkpoint beside the output, optimizer state included.
@@ -402,7 +408,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let val = data.val_windows(VAL_WINDOWS);
 
     let resuming = opts.resume && out.checkpoint.exists();
-    let (mut state, net, mut adam) = if resuming {
+    let (mut state, mut net, mut adam) = if resuming {
         let (state, net, adam) = checkpoint::load(&out.checkpoint, &device, opts.lr)?;
         if state.seed != opts.seed {
             bail!(
@@ -431,6 +437,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         (state, net, adam)
     };
     let config = state.config.clone();
+    net.engine = opts.engine;
 
     let stop = Arc::new(AtomicBool::new(false));
     {
@@ -459,11 +466,16 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     if !opts.quiet {
         let names: Vec<String> = files.iter().map(|f| f.display().to_string()).collect();
         eprintln!(
-            "training {} ({} domain, {} parameters) on {} from {} file(s), {:.1} s of audio ({}); model -> {}",
+            "training {} ({} domain, {} parameters) on {} ({}) from {} file(s), {:.1} s of audio ({}); model -> {}",
             config.variant_name(),
             config.domain,
             config.parameter_count(),
             device::describe(&device),
+            match (opts.engine, device.is_cpu()) {
+                (Engine::Fused, true) => "fused engine",
+                (Engine::Fused, false) => "reference engine: the fused one is CPU-only",
+                (Engine::Reference, _) => "reference engine",
+            },
             files.len(),
             data.seconds,
             names.join(", "),

@@ -9,6 +9,7 @@ pub mod dataset;
 pub mod device;
 pub mod eval;
 pub mod fit;
+pub mod fused;
 pub mod info;
 pub mod net;
 pub mod optim;

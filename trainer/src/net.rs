@@ -10,7 +10,9 @@ use vrnn_core::config::{Latent, Mlp, Output};
 use vrnn_core::names::{self, bias, layer, tensor_specs, weight, LOGITS, MU, SIGMA};
 use vrnn_core::{Cell, ModelConfig, ModelFile, Rng};
 
-const SIGMA_FLOOR: f64 = 1e-4;
+use crate::fused::{self, Engine, ScanOutput};
+
+use crate::fused::scan::SIGMA_FLOOR;
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 pub struct Net {
@@ -18,6 +20,8 @@ pub struct Net {
     /// In `tensor_specs` order, so that files and checkpoints list them the same way.
     pub vars: Vec<(String, Var)>,
     index: HashMap<String, usize>,
+    /// What runs the recurrent chain in `forward`.
+    pub engine: Engine,
 }
 
 /// Per-frame loss terms of a batch, `[batch, steps]`.
@@ -58,7 +62,7 @@ impl Net {
             .map(|(n, t)| Ok((n, Var::from_tensor(&t)?)))
             .collect::<Result<_>>()?;
         let index = vars.iter().enumerate().map(|(i, (n, _))| (n.clone(), i)).collect();
-        Ok(Net { config, vars, index })
+        Ok(Net { config, vars, index, engine: Engine::Fused })
     }
 
     /// Fresh weights, uniform in +-1/sqrt(fan_in) (PyTorch's default), drawn from `seed`.
@@ -212,11 +216,24 @@ impl Net {
     pub fn forward(&self, x: &Tensor, eps_z: &Tensor) -> Result<(Losses, Trace)> {
         let c = &self.config;
         let (b, t, f) = x.dims3()?;
-        let (hid, z) = (c.hidden, c.z_size());
         let n = b * t;
         let xf = x.reshape((n, f))?;
-        let px = self.mlp(names::PHI_X, c.phi_x, &xf)?.reshape((b, t, c.phi_x.width))?;
-        let mut h = Tensor::zeros((b, hid), DType::F32, x.device())?;
+        let px = self.mlp(names::PHI_X, c.phi_x, &xf)?;
+        let scanned = if self.engine == Engine::Fused && x.device().is_cpu() {
+            fused::scan(self, &px, b, t, eps_z)?
+        } else {
+            self.scan_reference(&px.reshape((b, t, c.phi_x.width))?, eps_z)?
+        };
+        self.losses(&xf, scanned, (b, t))
+    }
+
+    /// The recurrent chain op by op, frame by frame: what `fused::scan` computes.
+    fn scan_reference(&self, px: &Tensor, eps_z: &Tensor) -> Result<ScanOutput> {
+        let c = &self.config;
+        let (b, t, _) = px.dims3()?;
+        let (hid, z) = (c.hidden, c.z_size());
+        let n = b * t;
+        let mut h = Tensor::zeros((b, hid), DType::F32, px.device())?;
         let mut cs = h.clone();
         let (mut hs, mut mu_zs, mut sigma_zs, mut pzs) = (vec![], vec![], vec![], vec![]);
         for step in 0..t {
@@ -240,11 +257,27 @@ impl Net {
         let flat = |v: &[Tensor], width: usize| -> Result<Tensor> {
             Ok(Tensor::stack(v, 1)?.reshape((n, width))?)
         };
-        let h_prev = flat(&hs, hid)?;
+        let latent = if c.has_latent() {
+            Some((flat(&mu_zs, z)?, flat(&sigma_zs, z)?, flat(&pzs, c.phi_z.width)?))
+        } else {
+            None
+        };
+        Ok(ScanOutput { h_prev: flat(&hs, hid)?, latent })
+    }
+
+    /// The prior, the decoder and the loss terms, batched over every frame.
+    fn losses(
+        &self,
+        xf: &Tensor,
+        scanned: ScanOutput,
+        (b, t): (usize, usize),
+    ) -> Result<(Losses, Trace)> {
+        let c = &self.config;
+        let (n, f) = xf.dims2()?;
+        let h_prev = scanned.h_prev;
         let mut trace =
             Trace { h_prev: h_prev.clone(), mu0: None, sigma0: None, mu_z: None, sigma_z: None };
-        let (kl, dec_in) = if c.has_latent() {
-            let (mu_z, sigma_z) = (flat(&mu_zs, z)?, flat(&sigma_zs, z)?);
+        let (kl, dec_in) = if let Some((mu_z, sigma_z, pz)) = scanned.latent {
             let kl = match c.latent {
                 Latent::Conditional => {
                     let (mu0, sigma0) = self.gaussian(names::PRIOR, c.prior, &h_prev)?;
@@ -261,15 +294,15 @@ impl Net {
             };
             trace.mu_z = Some(mu_z);
             trace.sigma_z = Some(sigma_z);
-            (kl, Tensor::cat(&[&flat(&pzs, c.phi_z.width)?, &h_prev], 1)?)
+            (kl, Tensor::cat(&[&pz, &h_prev], 1)?)
         } else {
-            (Tensor::zeros(n, DType::F32, x.device())?, h_prev)
+            (Tensor::zeros(n, DType::F32, xf.device())?, h_prev)
         };
         let hd = self.mlp(names::DECODER, c.decoder, &dec_in)?;
         let mu = self.linear(names::DECODER, MU, &hd)?;
         let sigma = (softplus(&self.linear(names::DECODER, SIGMA, &hd)?)? + SIGMA_FLOOR)?;
         let nll = match c.output {
-            Output::Gauss => gaussian_nll(&xf, &mu, &sigma)?.sum(1)?,
+            Output::Gauss => gaussian_nll(xf, &mu, &sigma)?.sum(1)?,
             Output::Gmm { components: k } => {
                 let (mu, sigma) = (mu.reshape((n, k, f))?, sigma.reshape((n, k, f))?);
                 let xk = xf.unsqueeze(1)?.broadcast_as((n, k, f))?;

@@ -1,0 +1,176 @@
+//! The fused training engine: the VRNN's recurrent chain as one candle custom op with a
+//! hand-written backward pass (`scan`), so that a training step is a few large matrix
+//! products and one pass over the sequence instead of dozens of small graph operations per
+//! frame. What does not depend on h_{t-1} stays in the candle graph, batched over every
+//! frame at once: phi_x and its parts of the encoder's first layer and of the gates before
+//! the scan; the prior, the decoder and the loss after it. CPU only; other devices keep the
+//! reference graph.
+
+mod gemm;
+pub mod scan;
+
+use std::sync::Mutex;
+
+use anyhow::Result;
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use vrnn_core::names::{self, bias, layer, weight, MU, SIGMA};
+use vrnn_core::ModelConfig;
+
+use crate::net::Net;
+pub use scan::{Dims, LatentDims};
+
+/// The floats the scan is written for: f32 to train, f64 to check against finite
+/// differences.
+pub trait Real: num_traits::Float + 'static + Send + Sync {}
+impl Real for f32 {}
+impl Real for f64 {}
+
+/// Which implementation runs the recurrent chain in training and evaluation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Engine {
+    /// The fused scan with its own backward pass (CPU; other devices use the reference).
+    Fused,
+    /// The candle graph built op by op, per frame: the path the fused one is tested against.
+    Reference,
+}
+
+/// The scan's results, `[batch * steps, .]` rows b * steps + t, as the reference graph
+/// gives them.
+pub struct ScanOutput {
+    pub h_prev: Tensor,
+    /// (mu_z, sigma_z, phi_z(z)) when the model has a latent.
+    pub latent: Option<(Tensor, Tensor, Tensor)>,
+}
+
+pub fn dims(config: &ModelConfig, batch: usize, steps: usize) -> Dims {
+    let widths = |m: vrnn_core::config::Mlp| vec![m.width; m.layers];
+    Dims {
+        batch,
+        steps,
+        hidden: config.hidden,
+        cell: config.cell,
+        latent: config.has_latent().then(|| LatentDims {
+            encoder: widths(config.encoder),
+            z: config.latent_size,
+            phi_z: widths(config.phi_z),
+        }),
+        threads: candle_core::utils::get_num_threads(),
+    }
+}
+
+/// The chain over `px` (`[batch * steps, phi_x width]`, rows b * steps + t) with posterior
+/// noise `eps` (`[steps, batch, latent]`).
+pub fn scan(
+    net: &Net,
+    px: &Tensor,
+    batch: usize,
+    steps: usize,
+    eps: &Tensor,
+) -> Result<ScanOutput> {
+    let c = &net.config;
+    let d = dims(c, batch, steps);
+    let (wx, hid) = (c.phi_x.width, c.hidden);
+    let ih = net.var(names::RNN_WEIGHT_IH);
+    let gates_in =
+        px.matmul(&ih.narrow(1, 0, wx)?.t()?)?.broadcast_add(net.var(names::RNN_BIAS_IH))?;
+    let mut pieces = Vec::new();
+    let (input, noise) = if c.has_latent() {
+        let first = net.var(&weight(names::ENCODER, &layer(0)));
+        let enc_in = px
+            .matmul(&first.narrow(1, 0, wx)?.t()?)?
+            .broadcast_add(net.var(&bias(names::ENCODER, &layer(0))))?;
+        pieces.push(first.narrow(1, wx, hid)?);
+        let mut linear = |module: &str, part: &str| {
+            pieces.push(net.var(&weight(module, part)).clone());
+            pieces.push(net.var(&bias(module, part)).clone());
+        };
+        for i in 1..c.encoder.layers {
+            linear(names::ENCODER, &layer(i));
+        }
+        linear(names::ENCODER, MU);
+        linear(names::ENCODER, SIGMA);
+        for i in 0..c.phi_z.layers {
+            linear(names::PHI_Z, &layer(i));
+        }
+        pieces.push(ih.narrow(1, wx, c.phi_z.width)?);
+        (Tensor::cat(&[&gates_in, &enc_in], 1)?, eps.flatten_all()?.to_vec1::<f32>()?)
+    } else {
+        (gates_in, Vec::new())
+    };
+    pieces.push(net.var(names::RNN_WEIGHT_HH).clone());
+    pieces.push(net.var(names::RNN_BIAS_HH).clone());
+    let flat = pieces.iter().map(|p| p.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
+    let weights = Tensor::cat(&flat, 0)?;
+    let input = input.reshape((batch, steps, d.input_width()))?.contiguous()?;
+    let (kout, z) = (d.output_width(), c.z_size());
+    let out = input
+        .apply_op2(&weights, ScanOp { dims: d, eps: noise, saved: Mutex::new(None) })?
+        .reshape((batch * steps, kout))?;
+    let latent = if c.has_latent() {
+        Some((
+            out.narrow(1, hid, z)?,
+            out.narrow(1, hid + z, z)?,
+            out.narrow(1, hid + 2 * z, kout - hid - 2 * z)?,
+        ))
+    } else {
+        None
+    };
+    Ok(ScanOutput { h_prev: out.narrow(1, 0, hid)?, latent })
+}
+
+struct ScanOp {
+    dims: Dims,
+    eps: Vec<f32>,
+    /// The forward pass's activations, for the backward pass (PyTorch's saved tensors).
+    saved: Mutex<Option<scan::Saved<f32>>>,
+}
+
+fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    let data = s.as_slice::<f32>()?;
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&data[start..end]),
+        None => candle_core::bail!("the fused scan's {what} must be contiguous"),
+    }
+}
+
+impl CustomOp2 for ScanOp {
+    fn name(&self) -> &'static str {
+        "vrnn-fused-scan"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (input, weights) = (contiguous(s1, l1, "input")?, contiguous(s2, l2, "weights")?);
+        let d = &self.dims;
+        let mut out = vec![0.0f32; d.batch * d.steps * d.output_width()];
+        let saved = scan::forward(d, weights, input, &self.eps, &mut out);
+        *self.saved.lock().expect("scan state poisoned") = Some(saved);
+        Ok((CpuStorage::F32(out), Shape::from((d.batch, d.steps, d.output_width()))))
+    }
+
+    fn bwd(
+        &self,
+        arg1: &Tensor,
+        arg2: &Tensor,
+        _res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>)> {
+        let saved = self.saved.lock().expect("scan state poisoned").take();
+        let Some(saved) = saved else {
+            candle_core::bail!("the fused scan's backward pass ran twice or before its forward")
+        };
+        let grad = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
+        let weights = arg2.flatten_all()?.to_vec1::<f32>()?;
+        let (gi, gw) = scan::backward(&self.dims, &weights, &self.eps, &saved, &grad);
+        let dev = arg1.device();
+        Ok((
+            Some(Tensor::from_vec(gi, arg1.shape(), dev)?),
+            Some(Tensor::from_vec(gw, arg2.shape(), dev)?),
+        ))
+    }
+}

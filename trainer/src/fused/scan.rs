@@ -1,0 +1,611 @@
+//! The VRNN's recurrent chain over a batch of sequences, forward and backward, by hand:
+//! everything that needs h_{t-1} (the encoder after its phi_x part, the reparameterised
+//! z_t, phi_z, the cell), nothing that does not. Generic over the float so that the same
+//! code is checked against finite differences in f64 and trains in f32.
+//!
+//! Layouts: the op's input and output are `[batch, steps, width]` rows (candle's order,
+//! row b * steps + t); everything kept for the backward pass is `[steps, batch, width]` so
+//! that one step's rows are contiguous and the weight gradients are one product each.
+
+use vrnn_core::Cell;
+
+use super::gemm::{dy_w, dyt_x, x_wt};
+use super::Real;
+
+/// The decoder's and encoder's standard deviation floor, as in the reference graph.
+pub const SIGMA_FLOOR: f64 = 1e-4;
+
+/// Layer widths of the latent part of the chain.
+#[derive(Clone, Debug, PartialEq)]
+pub struct LatentDims {
+    /// Widths of the encoder's hidden layers (its first reads [phi_x, h]).
+    pub encoder: Vec<usize>,
+    pub z: usize,
+    /// Widths of phi_z's hidden layers (the last one feeds the cell).
+    pub phi_z: Vec<usize>,
+}
+
+#[derive(Clone, Debug, PartialEq)]
+pub struct Dims {
+    pub batch: usize,
+    pub steps: usize,
+    pub hidden: usize,
+    pub cell: Cell,
+    pub latent: Option<LatentDims>,
+    /// Threads the matrix products may use.
+    pub threads: usize,
+}
+
+/// A linear layer's shape within the packed weights: `out x inp`, then `out` biases if any.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct LinearShape {
+    pub out: usize,
+    pub inp: usize,
+    pub bias: bool,
+}
+
+impl LinearShape {
+    fn len(&self) -> usize {
+        self.out * self.inp + if self.bias { self.out } else { 0 }
+    }
+}
+
+impl Dims {
+    pub fn gates(&self) -> usize {
+        self.hidden * if self.cell == Cell::Lstm { 4 } else { 3 }
+    }
+
+    /// Input row: the gates' input part (phi_x and b_ih), then the encoder's first layer's
+    /// phi_x part and bias.
+    pub fn input_width(&self) -> usize {
+        self.gates() + self.latent.as_ref().map_or(0, |l| l.encoder[0])
+    }
+
+    /// Output row: h_{t-1}, then mu_z, sigma_z and phi_z(z_t).
+    pub fn output_width(&self) -> usize {
+        self.hidden + self.latent.as_ref().map_or(0, |l| 2 * l.z + l.phi_z[l.phi_z.len() - 1])
+    }
+
+    /// The packed weights, in order: with a latent the encoder's first layer's h columns
+    /// (no bias; it is in the input), its later layers, the mu and sigma heads, phi_z's
+    /// layers and the cell's phi_z columns (no bias); always the recurrent weights and bias.
+    pub fn linears(&self) -> Vec<LinearShape> {
+        let lin = |out, inp, bias| LinearShape { out, inp, bias };
+        let mut out = Vec::new();
+        if let Some(l) = &self.latent {
+            out.push(lin(l.encoder[0], self.hidden, false));
+            for w in l.encoder.windows(2) {
+                out.push(lin(w[1], w[0], true));
+            }
+            let top = l.encoder[l.encoder.len() - 1];
+            out.push(lin(l.z, top, true));
+            out.push(lin(l.z, top, true));
+            let mut inp = l.z;
+            for &w in &l.phi_z {
+                out.push(lin(w, inp, true));
+                inp = w;
+            }
+            out.push(lin(self.gates(), inp, false));
+        }
+        out.push(lin(self.gates(), self.hidden, true));
+        out
+    }
+
+    pub fn weight_len(&self) -> usize {
+        self.linears().iter().map(LinearShape::len).sum()
+    }
+}
+
+struct Linear<'a, T> {
+    shape: LinearShape,
+    w: &'a [T],
+    b: &'a [T],
+}
+
+impl<T: Real> Linear<'_, T> {
+    /// `y = x w^T (+ b)` for `rows` rows.
+    fn forward(&self, y: &mut [T], x: &[T], rows: usize, threads: usize) {
+        let s = self.shape;
+        x_wt(y, false, x, self.w, (rows, s.inp, s.out), threads);
+        if s.bias {
+            for row in y.chunks_exact_mut(s.out).take(rows) {
+                row.iter_mut().zip(self.b).for_each(|(v, b)| *v = *v + *b);
+            }
+        }
+    }
+}
+
+/// The packed weights cut into layers, in `Dims::linears` order.
+struct Weights<'a, T> {
+    layers: Vec<Linear<'a, T>>,
+}
+
+impl<'a, T: Real> Weights<'a, T> {
+    fn parse(dims: &Dims, flat: &'a [T]) -> Weights<'a, T> {
+        assert_eq!(flat.len(), dims.weight_len(), "packed weights of the wrong length");
+        let mut rest = flat;
+        let layers = dims
+            .linears()
+            .into_iter()
+            .map(|shape| {
+                let (w, r) = rest.split_at(shape.out * shape.inp);
+                let (b, r) = r.split_at(if shape.bias { shape.out } else { 0 });
+                rest = r;
+                Linear { shape, w, b }
+            })
+            .collect();
+        Weights { layers }
+    }
+
+    fn recurrent(&self) -> &Linear<'a, T> {
+        &self.layers[self.layers.len() - 1]
+    }
+
+    /// (encoder's h columns, encoder layers after the first, mu, sigma, phi_z, cell's phi_z
+    /// columns), given `encoder_layers` and `phi_z_layers`.
+    #[allow(clippy::type_complexity)]
+    fn latent(
+        &self,
+        l: &LatentDims,
+    ) -> (
+        &Linear<'a, T>,
+        &[Linear<'a, T>],
+        &Linear<'a, T>,
+        &Linear<'a, T>,
+        &[Linear<'a, T>],
+        &Linear<'a, T>,
+    ) {
+        let e = l.encoder.len();
+        let p = l.phi_z.len();
+        let v = &self.layers;
+        (&v[0], &v[1..e], &v[e], &v[e + 1], &v[e + 2..e + 2 + p], &v[e + 2 + p])
+    }
+}
+
+/// What the backward pass needs from the forward one, `[steps, batch, width]` each.
+pub struct Saved<T> {
+    /// h before each step.
+    hs: Vec<T>,
+    /// Each encoder layer's output (after the ReLU).
+    enc: Vec<Vec<T>>,
+    /// The sigma head's pre-activation.
+    sigma_raw: Vec<T>,
+    z: Vec<T>,
+    /// Each phi_z layer's output.
+    phi_z: Vec<Vec<T>>,
+    /// Gate activations: LSTM i, f, g, o; GRU r, u, n.
+    gates: Vec<T>,
+    /// LSTM: the cell state after each step; GRU: n's recurrent part (W_hn h + b_hn).
+    cell: Vec<T>,
+}
+
+fn c<T: Real>(v: f64) -> T {
+    T::from(v).expect("a representable constant")
+}
+
+fn sigmoid<T: Real>(x: T) -> T {
+    T::one() / (T::one() + (-x).exp())
+}
+
+/// ln(1 + e^x), stable for large |x| (the same form as the reference graph's).
+fn softplus<T: Real>(x: T) -> T {
+    x.max(T::zero()) + (T::one() + (-x.abs()).exp()).ln()
+}
+
+fn relu<T: Real>(v: &mut [T]) {
+    v.iter_mut().for_each(|x| *x = x.max(T::zero()));
+}
+
+/// Copies `width` columns at `col` of each step-`t` row of a `[batch, steps, stride]` array
+/// into a contiguous `[batch, width]` block, or back with `from_block`.
+fn rows_of_step<T: Copy>(
+    array: &[T],
+    (steps, stride): (usize, usize),
+    t: usize,
+    (col, width): (usize, usize),
+    block: &mut [T],
+) {
+    for (r, dst) in block.chunks_exact_mut(width).enumerate() {
+        let at = (r * steps + t) * stride + col;
+        dst.copy_from_slice(&array[at..at + width]);
+    }
+}
+
+fn block_to_step<T: Copy>(
+    block: &[T],
+    array: &mut [T],
+    (steps, stride): (usize, usize),
+    t: usize,
+    (col, width): (usize, usize),
+) {
+    for (r, src) in block.chunks_exact(width).enumerate() {
+        let at = (r * steps + t) * stride + col;
+        array[at..at + width].copy_from_slice(src);
+    }
+}
+
+fn step_mut<T>(v: &mut [T], t: usize, len: usize) -> &mut [T] {
+    &mut v[t * len..(t + 1) * len]
+}
+
+fn step<T>(v: &[T], t: usize, len: usize) -> &[T] {
+    &v[t * len..(t + 1) * len]
+}
+
+/// The forward chain: fills `out` (`[batch, steps, output_width]`) from `input`
+/// (`[batch, steps, input_width]`) and the posterior noise `eps` (`[steps, batch, z]`).
+pub fn forward<T: Real>(
+    dims: &Dims,
+    weights: &[T],
+    input: &[T],
+    eps: &[T],
+    out: &mut [T],
+) -> Saved<T> {
+    let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
+    let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
+    let w = Weights::parse(dims, weights);
+    assert_eq!(input.len(), b * steps * kin, "scan input of the wrong length");
+    assert_eq!(out.len(), b * steps * kout, "scan output of the wrong length");
+    let zero = T::zero();
+    let mut saved = Saved {
+        hs: vec![zero; steps * b * h],
+        enc: Vec::new(),
+        sigma_raw: Vec::new(),
+        z: Vec::new(),
+        phi_z: Vec::new(),
+        gates: vec![zero; steps * b * g],
+        cell: vec![zero; steps * b * h],
+    };
+    if let Some(l) = &dims.latent {
+        assert_eq!(eps.len(), steps * b * l.z, "posterior noise of the wrong length");
+        saved.enc = l.encoder.iter().map(|&n| vec![zero; steps * b * n]).collect();
+        saved.sigma_raw = vec![zero; steps * b * l.z];
+        saved.z = vec![zero; steps * b * l.z];
+        saved.phi_z = l.phi_z.iter().map(|&n| vec![zero; steps * b * n]).collect();
+    }
+    let mut hcur = vec![zero; b * h];
+    let mut ccur = vec![zero; b * h];
+    let mut gx = vec![zero; b * g];
+    let mut gh = vec![zero; b * g];
+    let mut mu = vec![zero; b * dims.latent.as_ref().map_or(0, |l| l.z)];
+    let mut sig = mu.clone();
+    let floor = c::<T>(SIGMA_FLOOR);
+    for t in 0..steps {
+        step_mut(&mut saved.hs, t, b * h).copy_from_slice(&hcur);
+        block_to_step(&hcur, out, (steps, kout), t, (0, h));
+        rows_of_step(input, (steps, kin), t, (0, g), &mut gx);
+        if let Some(l) = &dims.latent {
+            let (enc0_h, enc, mu_head, sigma_head, phi_z, ih_z) = w.latent(l);
+            let z = l.z;
+            let e0 = step_mut(&mut saved.enc[0], t, b * l.encoder[0]);
+            rows_of_step(input, (steps, kin), t, (g, l.encoder[0]), e0);
+            x_wt(e0, true, &hcur, enc0_h.w, (b, h, l.encoder[0]), th);
+            relu(e0);
+            for (i, layer) in enc.iter().enumerate() {
+                let (lower, upper) = saved.enc.split_at_mut(i + 1);
+                let x = step(&lower[i], t, b * layer.shape.inp);
+                let y = step_mut(&mut upper[0], t, b * layer.shape.out);
+                layer.forward(y, x, b, th);
+                relu(y);
+            }
+            let top = step(&saved.enc[l.encoder.len() - 1], t, b * mu_head.shape.inp);
+            mu_head.forward(&mut mu, top, b, th);
+            let sraw = step_mut(&mut saved.sigma_raw, t, b * z);
+            sigma_head.forward(sraw, top, b, th);
+            let zt = step_mut(&mut saved.z, t, b * z);
+            let et = step(eps, t, b * z);
+            for i in 0..b * z {
+                sig[i] = softplus(sraw[i]) + floor;
+                zt[i] = mu[i] + sig[i] * et[i];
+            }
+            block_to_step(&mu, out, (steps, kout), t, (h, z));
+            block_to_step(&sig, out, (steps, kout), t, (h + z, z));
+            for (i, layer) in phi_z.iter().enumerate() {
+                let (lower, upper) = saved.phi_z.split_at_mut(i);
+                let x = if i == 0 {
+                    step(&saved.z, t, b * z)
+                } else {
+                    step(&lower[i - 1], t, b * layer.shape.inp)
+                };
+                let y = step_mut(&mut upper[0], t, b * layer.shape.out);
+                layer.forward(y, x, b, th);
+                relu(y);
+            }
+            let pw = ih_z.shape.inp;
+            let pz = step(&saved.phi_z[l.phi_z.len() - 1], t, b * pw);
+            block_to_step(pz, out, (steps, kout), t, (h + 2 * z, pw));
+            x_wt(&mut gx, true, pz, ih_z.w, (b, pw, g), th);
+        }
+        w.recurrent().forward(&mut gh, &hcur, b, th);
+        let gates = step_mut(&mut saved.gates, t, b * g);
+        let cell = step_mut(&mut saved.cell, t, b * h);
+        for r in 0..b {
+            let (gx, gh, a) = (&gx[r * g..][..g], &gh[r * g..][..g], &mut gates[r * g..][..g]);
+            let (hr, cr, kept) =
+                (&mut hcur[r * h..][..h], &mut ccur[r * h..][..h], &mut cell[r * h..][..h]);
+            for j in 0..h {
+                match dims.cell {
+                    Cell::Lstm => {
+                        let i = sigmoid(gx[j] + gh[j]);
+                        let f = sigmoid(gx[h + j] + gh[h + j]);
+                        let gg = (gx[2 * h + j] + gh[2 * h + j]).tanh();
+                        let o = sigmoid(gx[3 * h + j] + gh[3 * h + j]);
+                        cr[j] = f * cr[j] + i * gg;
+                        hr[j] = o * cr[j].tanh();
+                        (a[j], a[h + j], a[2 * h + j], a[3 * h + j]) = (i, f, gg, o);
+                        kept[j] = cr[j];
+                    }
+                    Cell::Gru => {
+                        let rr = sigmoid(gx[j] + gh[j]);
+                        let u = sigmoid(gx[h + j] + gh[h + j]);
+                        let n = (gx[2 * h + j] + rr * gh[2 * h + j]).tanh();
+                        hr[j] = n + u * (hr[j] - n);
+                        (a[j], a[h + j], a[2 * h + j]) = (rr, u, n);
+                        kept[j] = gh[2 * h + j];
+                    }
+                }
+            }
+        }
+    }
+    saved
+}
+
+/// The backward chain: from the gradient of the output (`[batch, steps, output_width]`),
+/// the gradients of the input (same layout as the input) and of the packed weights.
+pub fn backward<T: Real>(
+    dims: &Dims,
+    weights: &[T],
+    eps: &[T],
+    saved: &Saved<T>,
+    grad_out: &[T],
+) -> (Vec<T>, Vec<T>) {
+    let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
+    let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
+    let w = Weights::parse(dims, weights);
+    assert_eq!(grad_out.len(), b * steps * kout, "scan output gradient of the wrong length");
+    let zero = T::zero();
+    let one = T::one();
+    let gru = dims.cell == Cell::Gru;
+    let mut grad_in = vec![zero; b * steps * kin];
+    // Per-step deltas at each linear layer's output, kept for the weight products.
+    let mut d_gh = vec![zero; steps * b * g];
+    let mut d_gx =
+        if gru && dims.latent.is_some() { vec![zero; steps * b * g] } else { Vec::new() };
+    let (mut d_enc, mut d_mu, mut d_sraw, mut d_phi) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    if let Some(l) = &dims.latent {
+        d_enc = l.encoder.iter().map(|&n| vec![zero; steps * b * n]).collect::<Vec<_>>();
+        d_mu = vec![zero; steps * b * l.z];
+        d_sraw = vec![zero; steps * b * l.z];
+        d_phi = l.phi_z.iter().map(|&n| vec![zero; steps * b * n]).collect::<Vec<_>>();
+    }
+    let widest = dims
+        .latent
+        .as_ref()
+        .map_or(0, |l| l.encoder.iter().chain(&l.phi_z).copied().max().unwrap_or(0).max(l.z));
+    let (mut carry_h, mut carry_c, mut dh) =
+        (vec![zero; b * h], vec![zero; b * h], vec![zero; b * h]);
+    let mut d_gxt = vec![zero; b * g];
+    let (mut above, mut below) = (vec![zero; b * widest], vec![zero; b * widest]);
+    for t in (0..steps).rev() {
+        let gates = step(&saved.gates, t, b * g);
+        let cell = step(&saved.cell, t, b * h);
+        let hprev = step(&saved.hs, t, b * h);
+        let dgh = step_mut(&mut d_gh, t, b * g);
+        for r in 0..b {
+            let (a, dg, dx) =
+                (&gates[r * g..][..g], &mut dgh[r * g..][..g], &mut d_gxt[r * g..][..g]);
+            let (ch, cc, direct) =
+                (&carry_h[r * h..][..h], &mut carry_c[r * h..][..h], &mut dh[r * h..][..h]);
+            for j in 0..h {
+                match dims.cell {
+                    Cell::Lstm => {
+                        let (i, f, gg, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+                        let c_t = cell[r * h + j];
+                        let c_prev =
+                            if t > 0 { saved.cell[(t - 1) * b * h + r * h + j] } else { zero };
+                        let tc = c_t.tanh();
+                        let dc = cc[j] + ch[j] * o * (one - tc * tc);
+                        dg[j] = dc * gg * i * (one - i);
+                        dg[h + j] = dc * c_prev * f * (one - f);
+                        dg[2 * h + j] = dc * i * (one - gg * gg);
+                        dg[3 * h + j] = ch[j] * tc * o * (one - o);
+                        cc[j] = dc * f;
+                        direct[j] = zero;
+                    }
+                    Cell::Gru => {
+                        let (rr, u, n) = (a[j], a[h + j], a[2 * h + j]);
+                        let dn = ch[j] * (one - u) * (one - n * n);
+                        let du = ch[j] * (hprev[r * h + j] - n) * u * (one - u);
+                        let dr = dn * cell[r * h + j] * rr * (one - rr);
+                        (dx[j], dx[h + j], dx[2 * h + j]) = (dr, du, dn);
+                        (dg[j], dg[h + j], dg[2 * h + j]) = (dr, du, dn * rr);
+                        direct[j] = ch[j] * u;
+                    }
+                }
+            }
+        }
+        if !gru {
+            d_gxt.copy_from_slice(dgh);
+        } else if !d_gx.is_empty() {
+            step_mut(&mut d_gx, t, b * g).copy_from_slice(&d_gxt);
+        }
+        dy_w(&mut dh, true, dgh, w.recurrent().w, (b, h, g), th);
+        block_to_step(&d_gxt, &mut grad_in, (steps, kin), t, (0, g));
+        if let Some(l) = &dims.latent {
+            let (enc0_h, enc, mu_head, sigma_head, phi_z, ih_z) = w.latent(l);
+            let z = l.z;
+            // Into phi_z's output: from the cell and from the decoder (the output gradient).
+            let pw = ih_z.shape.inp;
+            let dp = &mut above[..b * pw];
+            rows_of_step(grad_out, (steps, kout), t, (h + 2 * z, pw), dp);
+            dy_w(dp, true, &d_gxt, ih_z.w, (b, pw, g), th);
+            for (i, layer) in phi_z.iter().enumerate().rev() {
+                let s = layer.shape;
+                let d_pre = step_mut(&mut d_phi[i], t, b * s.out);
+                let y = step(&saved.phi_z[i], t, b * s.out);
+                for k in 0..b * s.out {
+                    d_pre[k] = if y[k] > zero { above[k] } else { zero };
+                }
+                dy_w(&mut below[..b * s.inp], false, d_pre, layer.w, (b, s.inp, s.out), th);
+                std::mem::swap(&mut above, &mut below);
+            }
+            // `above` now holds dL/dz.
+            let dm = step_mut(&mut d_mu, t, b * z);
+            rows_of_step(grad_out, (steps, kout), t, (h, z), dm);
+            let ds = step_mut(&mut d_sraw, t, b * z);
+            rows_of_step(grad_out, (steps, kout), t, (h + z, z), ds);
+            let (et, sraw) = (step(eps, t, b * z), step(&saved.sigma_raw, t, b * z));
+            for k in 0..b * z {
+                dm[k] = dm[k] + above[k];
+                ds[k] = (ds[k] + above[k] * et[k]) * sigmoid(sraw[k]);
+            }
+            let top = l.encoder.len() - 1;
+            let de = &mut above[..b * l.encoder[top]];
+            dy_w(de, false, dm, mu_head.w, (b, l.encoder[top], z), th);
+            dy_w(de, true, ds, sigma_head.w, (b, l.encoder[top], z), th);
+            for i in (0..l.encoder.len()).rev() {
+                let n = l.encoder[i];
+                let d_pre = step_mut(&mut d_enc[i], t, b * n);
+                let y = step(&saved.enc[i], t, b * n);
+                for k in 0..b * n {
+                    d_pre[k] = if y[k] > zero { above[k] } else { zero };
+                }
+                if i > 0 {
+                    let s = enc[i - 1].shape;
+                    dy_w(
+                        &mut below[..b * s.inp],
+                        false,
+                        d_pre,
+                        enc[i - 1].w,
+                        (b, s.inp, s.out),
+                        th,
+                    );
+                    std::mem::swap(&mut above, &mut below);
+                } else {
+                    block_to_step(d_pre, &mut grad_in, (steps, kin), t, (g, n));
+                    dy_w(&mut dh, true, d_pre, enc0_h.w, (b, h, n), th);
+                }
+            }
+        }
+        rows_of_step(grad_out, (steps, kout), t, (0, h), &mut carry_h);
+        carry_h.iter_mut().zip(&dh).for_each(|(c, d)| *c = *c + *d);
+    }
+    let grad_w = weight_gradients(dims, &w, saved, &d_gh, &d_gx, &d_enc, &d_mu, &d_sraw, &d_phi);
+    (grad_in, grad_w)
+}
+
+/// Every weight's gradient, one product over all steps and sequences per layer, packed
+/// as the weights are.
+#[allow(clippy::too_many_arguments)]
+fn weight_gradients<T: Real>(
+    dims: &Dims,
+    w: &Weights<'_, T>,
+    saved: &Saved<T>,
+    d_gh: &[T],
+    d_gx: &[T],
+    d_enc: &[Vec<T>],
+    d_mu: &[T],
+    d_sraw: &[T],
+    d_phi: &[Vec<T>],
+) -> Vec<T> {
+    let rows = dims.batch * dims.steps;
+    // (delta at the layer's output, the layer's input), in `Dims::linears` order.
+    let mut pairs: Vec<(&[T], &[T])> = Vec::new();
+    if let Some(l) = &dims.latent {
+        pairs.push((&d_enc[0], &saved.hs));
+        for (delta, below) in d_enc[1..].iter().zip(&saved.enc) {
+            pairs.push((delta, below));
+        }
+        let top = &saved.enc[l.encoder.len() - 1];
+        pairs.push((d_mu, top));
+        pairs.push((d_sraw, top));
+        let below = std::iter::once(&saved.z).chain(&saved.phi_z);
+        for (delta, below) in d_phi.iter().zip(below) {
+            pairs.push((delta, below));
+        }
+        let gx = if d_gx.is_empty() { d_gh } else { d_gx };
+        pairs.push((gx, &saved.phi_z[l.phi_z.len() - 1]));
+    }
+    pairs.push((d_gh, &saved.hs));
+    let mut out = Vec::with_capacity(dims.weight_len());
+    for (layer, (dy, x)) in w.layers.iter().zip(pairs) {
+        let s = layer.shape;
+        let start = out.len();
+        out.resize(start + s.out * s.inp, T::zero());
+        dyt_x(&mut out[start..], false, dy, x, (rows, s.inp, s.out), dims.threads);
+        if s.bias {
+            let mut sum = vec![T::zero(); s.out];
+            for row in dy.chunks_exact(s.out) {
+                sum.iter_mut().zip(row).for_each(|(a, v)| *a = *a + *v);
+            }
+            out.extend(sum);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use vrnn_core::Rng;
+
+    fn random(rng: &mut Rng, n: usize, scale: f64) -> Vec<f64> {
+        (0..n).map(|_| (rng.uniform() as f64 * 2.0 - 1.0) * scale).collect()
+    }
+
+    /// sum(out * probe): a scalar whose gradient with respect to the output is `probe`.
+    fn objective(d: &Dims, w: &[f64], input: &[f64], eps: &[f64], probe: &[f64]) -> f64 {
+        let mut out = vec![0.0; probe.len()];
+        forward(d, w, input, eps, &mut out);
+        out.iter().zip(probe).map(|(a, b)| a * b).sum()
+    }
+
+    /// The largest gap between the analytic gradient and central differences, relative to
+    /// the gradient's largest element.
+    fn worst_gap(d: &Dims) -> f64 {
+        let mut rng = Rng::new(7);
+        let n = d.batch * d.steps;
+        let w = random(&mut rng, d.weight_len(), 0.6);
+        let input = random(&mut rng, n * d.input_width(), 1.0);
+        let eps = random(&mut rng, n * d.latent.as_ref().map_or(0, |l| l.z), 1.0);
+        let probe = random(&mut rng, n * d.output_width(), 1.0);
+        let mut out = vec![0.0; probe.len()];
+        let saved = forward(d, &w, &input, &eps, &mut out);
+        let (gi, gw) = backward(d, &w, &eps, &saved, &probe);
+        let step = 1e-6;
+        let numeric = |v: &[f64], i: usize, f: &dyn Fn(&[f64]) -> f64| {
+            let (mut up, mut down) = (v.to_vec(), v.to_vec());
+            up[i] += step;
+            down[i] -= step;
+            (f(&up) - f(&down)) / (2.0 * step)
+        };
+        let scale = gi.iter().chain(&gw).fold(0.0f64, |m, v| m.max(v.abs()));
+        let mut worst = 0.0f64;
+        for (i, g) in gw.iter().enumerate() {
+            let fd = numeric(&w, i, &|w| objective(d, w, &input, &eps, &probe));
+            worst = worst.max((fd - g).abs() / scale);
+        }
+        for (i, g) in gi.iter().enumerate() {
+            let fd = numeric(&input, i, &|x| objective(d, &w, x, &eps, &probe));
+            worst = worst.max((fd - g).abs() / scale);
+        }
+        worst
+    }
+
+    #[test]
+    fn gradients_match_central_differences_in_f64() {
+        for cell in [Cell::Lstm, Cell::Gru] {
+            for latent in [None, Some(LatentDims { encoder: vec![5, 4], z: 3, phi_z: vec![4, 5] })]
+            {
+                let d = Dims { batch: 2, steps: 4, hidden: 3, cell, latent, threads: 1 };
+                let gap = worst_gap(&d);
+                assert!(
+                    gap < 1e-7,
+                    "{cell:?} latent {:?}: gradient off by {gap:e}",
+                    d.latent.is_some()
+                );
+            }
+        }
+    }
+}
