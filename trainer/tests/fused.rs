@@ -12,7 +12,8 @@ use vrnn_trainer::fused::Engine;
 use vrnn_trainer::net::Net;
 use vrnn_trainer::optim::Adam;
 
-const BATCH: usize = 3;
+// More than one piece of the fused scan's batch (16 sequences), the last one short.
+const BATCH: usize = 19;
 const STEPS: usize = 12;
 
 /// Arctic frames in the model's domain, normalised by their own mean and deviation,

@@ -13,6 +13,7 @@ use std::sync::Mutex;
 
 use anyhow::Result;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use rayon::prelude::*;
 use vrnn_core::names::{self, bias, layer, weight, MU, SIGMA};
 use vrnn_core::ModelConfig;
 
@@ -118,11 +119,50 @@ pub fn scan(
     Ok(ScanOutput { h_prev: out.narrow(1, 0, hid)?, latent })
 }
 
+/// Sequences per piece of the batch. The pieces run side by side on the thread pool
+/// (sequences are independent in the scan) and their weight gradients are summed in piece
+/// order, so the result does not depend on how many threads there are.
+const PIECE: usize = 16;
+
 struct ScanOp {
     dims: Dims,
     eps: Vec<f32>,
-    /// The forward pass's activations, for the backward pass (PyTorch's saved tensors).
-    saved: Mutex<Option<scan::Saved<f32>>>,
+    /// The forward pass's activations per piece, for the backward pass (PyTorch's saved
+    /// tensors).
+    saved: Mutex<Option<Vec<scan::Saved<f32>>>>,
+}
+
+/// One piece of the batch: its dimensions and its first sequence.
+struct Piece {
+    dims: Dims,
+    first: usize,
+}
+
+impl ScanOp {
+    fn pieces(&self) -> Vec<Piece> {
+        let d = &self.dims;
+        let count = d.batch.div_ceil(PIECE);
+        // Threads left over when there are fewer pieces than threads go to each piece's
+        // matrix products.
+        let threads = (d.threads / count).max(1);
+        (0..count)
+            .map(|i| {
+                let first = i * PIECE;
+                let batch = PIECE.min(d.batch - first);
+                Piece { dims: Dims { batch, threads, ..d.clone() }, first }
+            })
+            .collect()
+    }
+
+    /// The piece's posterior noise, `[steps, piece batch, z]`.
+    fn piece_eps(&self, p: &Piece) -> Vec<f32> {
+        let z = p.dims.latent.as_ref().map_or(0, |l| l.z);
+        let row = self.dims.batch * z;
+        (0..self.dims.steps)
+            .flat_map(|t| &self.eps[t * row + p.first * z..][..p.dims.batch * z])
+            .copied()
+            .collect()
+    }
 }
 
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
@@ -147,8 +187,17 @@ impl CustomOp2 for ScanOp {
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (input, weights) = (contiguous(s1, l1, "input")?, contiguous(s2, l2, "weights")?);
         let d = &self.dims;
-        let mut out = vec![0.0f32; d.batch * d.steps * d.output_width()];
-        let saved = scan::forward(d, weights, input, &self.eps, &mut out);
+        let (kin, kout) = (d.steps * d.input_width(), d.steps * d.output_width());
+        let pieces = self.pieces();
+        let mut out = vec![0.0f32; d.batch * kout];
+        let saved = out
+            .par_chunks_mut(PIECE * kout)
+            .zip(pieces.par_iter())
+            .map(|(out, p)| {
+                let input = &input[p.first * kin..][..p.dims.batch * kin];
+                scan::forward(&p.dims, weights, input, &self.piece_eps(p), out)
+            })
+            .collect();
         *self.saved.lock().expect("scan state poisoned") = Some(saved);
         Ok((CpuStorage::F32(out), Shape::from((d.batch, d.steps, d.output_width()))))
     }
@@ -166,7 +215,22 @@ impl CustomOp2 for ScanOp {
         };
         let grad = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
         let weights = arg2.flatten_all()?.to_vec1::<f32>()?;
-        let (gi, gw) = scan::backward(&self.dims, &weights, &self.eps, &saved, &grad);
+        let kout = self.dims.steps * self.dims.output_width();
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = self
+            .pieces()
+            .into_par_iter()
+            .zip(saved.into_par_iter())
+            .map(|(p, saved)| {
+                let grad = &grad[p.first * kout..][..p.dims.batch * kout];
+                scan::backward(&p.dims, &weights, &self.piece_eps(&p), &saved, grad)
+            })
+            .collect();
+        let mut gw = vec![0.0f32; weights.len()];
+        let mut gi = Vec::with_capacity(arg1.elem_count());
+        for (input, w) in parts {
+            gi.extend(input);
+            gw.iter_mut().zip(w).for_each(|(a, b)| *a += b);
+        }
         let dev = arg1.device();
         Ok((
             Some(Tensor::from_vec(gi, arg1.shape(), dev)?),
