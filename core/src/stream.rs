@@ -184,6 +184,15 @@ impl Stream {
         }
     }
 
+    /// Changes when steps run; the voice restarts from its seed (allocation-free, so an
+    /// audio thread can switch).
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        if schedule != self.schedule {
+            self.schedule = schedule;
+            self.reset(self.generator.seed());
+        }
+    }
+
     /// Restarts the voice from `seed`: the same seed replays the same audio.
     pub fn reset(&mut self, seed: u64) {
         self.generator.reset(seed);

@@ -132,6 +132,20 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
             ui.label("Mode");
             ui.add(ParamSlider::for_param(&p.mode, &setter));
             ui.end_row();
+            for (label, slider) in [
+                ("Velocity", ParamSlider::for_param(&p.velocity, &setter)),
+                ("Bend Range", ParamSlider::for_param(&p.bend_range, &setter)),
+            ] {
+                ui.label(label);
+                ui.add(slider);
+                ui.end_row();
+            }
+            ui.label("Latency");
+            ui.add(ParamSlider::for_param(&p.latency, &setter));
+            ui.end_row();
+            ui.label("Limiter");
+            ui.add(ParamSlider::for_param(&p.limiter, &setter));
+            ui.end_row();
         });
         ui.separator();
         let selected = self.shared.selected();

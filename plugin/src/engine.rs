@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use vrnn_core::rng::derive_seed;
+use vrnn_core::stream::Schedule;
 use vrnn_core::{Model, Stream, StreamError};
 
 use crate::gate::DelayedGate;
@@ -52,15 +53,28 @@ impl Engine {
         }
     }
 
-    /// Plays `note` (None: the model's own pitch).
-    fn set_note(&mut self, note: Option<u8>) {
-        let ratio = note.map_or(1.0, |n| self.model.config.note_ratio(n));
+    /// Plays `note` (None: the model's own pitch) bent by the ratio `bend`.
+    fn set_note(&mut self, note: Option<u8>, bend: f32) {
+        let ratio = self.pitch(note, bend);
         self.left.set_pitch(ratio);
         self.right.set_pitch(ratio);
     }
 
+    fn pitch(&self, note: Option<u8>, bend: f32) -> f64 {
+        note.map_or(1.0, |n| self.model.config.note_ratio(n)) * bend as f64
+    }
+
     pub fn latency(&self) -> usize {
         self.left.latency()
+    }
+
+    pub fn schedule(&self) -> Schedule {
+        self.left.schedule()
+    }
+
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.left.set_schedule(schedule);
+        self.right.set_schedule(schedule);
     }
 
     fn frames(&self) -> u64 {
@@ -102,6 +116,13 @@ pub struct Player {
     /// The MIDI gate, delayed to when the sound it belongs to comes out.
     gate: DelayedGate,
     level: f32,
+    /// The playing note's velocity as a gain.
+    velocity_gain: f32,
+    /// Pitch bend as a frequency ratio.
+    bend: f32,
+    /// The sustain pedal is down, and whether a note-off came while it was.
+    sustain: bool,
+    released_under_sustain: bool,
     attack_step: f32,
     release_step: f32,
     position: u64,
@@ -124,6 +145,10 @@ impl Player {
             note: None,
             gate: DelayedGate::new(!midi),
             level: 0.0,
+            velocity_gain: 1.0,
+            bend: 1.0,
+            sustain: false,
+            released_under_sustain: false,
             attack_step: 1.0 / (ATTACK_SECONDS * rate),
             release_step: 1.0 / (RELEASE_SECONDS * rate),
             position: 0,
@@ -163,11 +188,15 @@ impl Player {
         self.seed = seed;
         self.midi = midi;
         self.current.restart(seed);
-        self.current.set_note(None);
+        self.bend = 1.0;
+        self.current.set_note(None, 1.0);
         if let Some(old) = self.outgoing.take() {
             self.retire(old);
         }
         self.note = None;
+        self.velocity_gain = 1.0;
+        self.sustain = false;
+        self.released_under_sustain = false;
         self.gate.set_now(!midi);
         self.level = if midi { 0.0 } else { 1.0 };
         self.right_on = false;
@@ -177,7 +206,7 @@ impl Player {
     pub fn set_seed(&mut self, seed: u64) {
         self.seed = seed;
         self.current.restart(seed);
-        self.current.set_note(self.note);
+        self.current.set_note(self.note, self.bend);
     }
 
     pub fn set_midi(&mut self, midi: bool) {
@@ -185,31 +214,75 @@ impl Player {
             self.midi = midi;
             self.note = None;
             self.gate.set_now(!midi);
+            self.velocity_gain = 1.0;
             if !midi {
                 self.level = 1.0;
-                self.current.set_note(None);
+                self.current.set_note(None, self.bend);
             }
         }
     }
 
     /// A note-on restarts the voice from the seed at the note's pitch (an hnm model sings
-    /// the note with its formants in place; other domains play it by varispeed).
-    pub fn note_on(&mut self, note: u8) {
+    /// the note with its formants in place; other domains play it by varispeed), at the
+    /// level `velocity_gain`.
+    pub fn note_on(&mut self, note: u8, velocity_gain: f32) {
         if !self.midi {
             return;
         }
         self.note = Some(note);
+        self.velocity_gain = velocity_gain;
+        self.released_under_sustain = false;
         self.current.restart(self.seed);
-        self.current.set_note(Some(note));
+        self.current.set_note(Some(note), self.bend);
         self.right_on = false;
         self.gate.schedule(self.position + self.current.latency() as u64, true);
     }
 
-    /// Releases the playing note (any note for a wildcard `None`).
+    /// Releases the playing note (any note for a wildcard `None`); with the sustain pedal
+    /// down, when the pedal comes up.
     pub fn note_off(&mut self, note: Option<u8>) {
         if self.note.is_some() && (note.is_none() || self.note == note) {
-            self.note = None;
-            self.gate.schedule(self.position + self.current.latency() as u64, false);
+            if self.sustain {
+                self.released_under_sustain = true;
+            } else {
+                self.release();
+            }
+        }
+    }
+
+    fn release(&mut self) {
+        self.note = None;
+        self.released_under_sustain = false;
+        self.gate.schedule(self.position + self.current.latency() as u64, false);
+    }
+
+    /// The sustain pedal (CC64).
+    pub fn set_sustain(&mut self, down: bool) {
+        self.sustain = down;
+        if !down && self.released_under_sustain {
+            self.release();
+        }
+    }
+
+    /// Switches when the steps run (the Latency parameter); the voice restarts from its seed.
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.current.set_schedule(schedule);
+        self.current.restart(self.seed);
+        self.current.set_note(self.note, self.bend);
+        if let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+        self.right_on = false;
+    }
+
+    /// Pitch bend as a frequency ratio, in either mode.
+    pub fn set_bend(&mut self, bend: f32) {
+        if bend != self.bend {
+            self.bend = bend;
+            self.current.set_note(self.note, bend);
+            if let Some(old) = &mut self.outgoing {
+                old.set_note(self.note, bend);
+            }
         }
     }
 
@@ -220,8 +293,9 @@ impl Player {
             self.retire(engine);
             return;
         }
+        engine.set_schedule(self.current.schedule());
         engine.restart(self.seed);
-        engine.set_note(self.note);
+        engine.set_note(self.note, self.bend);
         let old = std::mem::replace(&mut self.current, engine);
         if let Some(older) = self.outgoing.replace(old) {
             self.retire(older);
@@ -278,9 +352,8 @@ impl Player {
         let wide = c.width > 0.0;
         if wide && !self.right_on {
             self.current.right.reset(derive_seed(self.seed, 1));
-            if let Some(note) = self.note {
-                self.current.right.set_pitch(self.current.model.config.note_ratio(note));
-            }
+            let ratio = self.current.pitch(self.note, self.bend);
+            self.current.right.set_pitch(ratio);
         }
         self.right_on = wide;
         let (mut l, mut r) = voice_pair(&mut self.current, wide, c.width);
@@ -300,7 +373,7 @@ impl Player {
                 }
             }
         }
-        let g = c.gain * self.level;
+        let g = c.gain * self.level * if self.midi { self.velocity_gain } else { 1.0 };
         (l * g, r * g)
     }
 }

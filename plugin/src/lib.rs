@@ -4,6 +4,7 @@
 pub mod editor;
 pub mod engine;
 mod gate;
+mod limiter;
 pub mod loader;
 pub mod params;
 pub mod telemetry;
@@ -19,9 +20,13 @@ use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
 use engine::{Controls, Engine, Player};
+use limiter::Limiter;
 use loader::{Shared, Task};
 use params::{Mode, SynthParams};
 use telemetry::{TelemetryRx, TelemetryTx, SCOPE_DECIMATION};
+
+const MOD_WHEEL: u8 = 1;
+const SUSTAIN_PEDAL: u8 = 64;
 
 pub struct VrnnSynth {
     params: Arc<SynthParams>,
@@ -38,6 +43,9 @@ pub struct VrnnSynth {
     last_frame: u64,
     /// Processing time since the last callback that completed a frame.
     busy_us: f32,
+    /// The mod wheel (CC1), 0..=1: added to the temperature.
+    mod_wheel: f32,
+    limiter: Limiter,
 }
 
 impl Default for VrnnSynth {
@@ -61,6 +69,8 @@ impl Default for VrnnSynth {
             scope_count: 0,
             last_frame: 0,
             busy_us: 0.0,
+            mod_wheel: 0.0,
+            limiter: Limiter::new(48_000.0),
         }
     }
 }
@@ -105,7 +115,7 @@ impl Plugin for VrnnSynth {
             ..AudioIOLayout::const_default()
         },
     ];
-    const MIDI_INPUT: MidiConfig = MidiConfig::Basic;
+    const MIDI_INPUT: MidiConfig = MidiConfig::MidiCCs;
     const SAMPLE_ACCURATE_AUTOMATION: bool = true;
 
     type Editor = nice_plug_egui::EguiEditor<editor::EditorApp>;
@@ -138,7 +148,7 @@ impl Plugin for VrnnSynth {
     ) -> bool {
         let rate = config.sample_rate as f64;
         let selected = self.shared.select_persisted(&self.params);
-        let engine =
+        let mut engine =
             match Engine::new(selected.model.clone(), selected.name.clone(), rate, self.seed()) {
                 Ok(e) => e,
                 Err(e) => {
@@ -146,6 +156,7 @@ impl Plugin for VrnnSynth {
                     return false;
                 }
             };
+        engine.set_schedule(self.params.latency.value().schedule());
         let latency = engine.latency() as u32;
         self.shared.meters.sample_rate.store(rate as f32, std::sync::atomic::Ordering::Relaxed);
         self.shared.meters.budget_us.store(
@@ -154,6 +165,7 @@ impl Plugin for VrnnSynth {
         );
         self.shared.meters.latency.store(latency, std::sync::atomic::Ordering::Relaxed);
         context.set_latency_samples(latency);
+        self.limiter = Limiter::new(rate as f32);
         // Replacing the player frees the previous one here, off the audio thread.
         self.player =
             Some(Player::new(Box::new(engine), self.drop_tx.clone(), self.seed(), self.midi()));
@@ -175,6 +187,8 @@ impl Plugin for VrnnSynth {
             p.smoothed.reset(p.value());
         }
         self.last_frame = 0;
+        self.mod_wheel = 0.0;
+        self.limiter.reset();
     }
 
     fn process(
@@ -194,6 +208,13 @@ impl Plugin for VrnnSynth {
             player.set_seed(seed);
         }
         player.set_midi(midi);
+        let schedule = self.params.latency.value().schedule();
+        if schedule != player.engine().schedule() {
+            player.set_schedule(schedule);
+            let latency = player.engine().latency() as u32;
+            self.shared.meters.latency.store(latency, std::sync::atomic::Ordering::Relaxed);
+            context.set_latency_samples(latency);
+        }
         let started = Instant::now();
         let frames_before = player.frames();
         let mut event = context.next_event();
@@ -202,22 +223,32 @@ impl Plugin for VrnnSynth {
                 if e.timing() as usize > i {
                     break;
                 }
+                let p = &self.params;
                 match e {
-                    NoteEvent::NoteOn { key: Key::Number(note), .. } => player.note_on(note),
+                    NoteEvent::NoteOn { key: Key::Number(note), velocity, .. } => {
+                        player.note_on(note, params::velocity_gain(velocity, p.velocity.value()))
+                    }
                     NoteEvent::NoteOff { key, .. } => player.note_off(key.number()),
+                    NoteEvent::MidiPitchBend { value, .. } => {
+                        player.set_bend(params::bend_ratio(value, p.bend_range.value()))
+                    }
+                    NoteEvent::MidiCC { cc: MOD_WHEEL, value, .. } => self.mod_wheel = value,
+                    NoteEvent::MidiCC { cc: SUSTAIN_PEDAL, value, .. } => {
+                        player.set_sustain(value >= 0.5)
+                    }
                     _ => {}
                 }
                 event = context.next_event();
             }
             let p = &self.params;
             let controls = Controls {
-                temperature: p.temperature.smoothed.next(),
+                temperature: p.temperature.smoothed.next() + self.mod_wheel,
                 noise: p.noise.smoothed.next(),
                 gain: util::db_to_gain(p.gain.smoothed.next()),
                 width: p.width.smoothed.next(),
                 formant: 2f32.powf(p.formant.smoothed.next() / 12.0),
             };
-            let (l, r) = player.next(&controls);
+            let (l, r) = self.limiter.next(player.next(&controls), p.limiter.value());
             let mut channels = samples.iter_mut();
             if let Some(s) = channels.next() {
                 *s = l;

@@ -17,7 +17,39 @@ pub enum Mode {
     Midi,
 }
 
+/// When the model's steps run.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Latency {
+    /// Each step spread over the playback of the frame before it: every callback carries
+    /// a similar share, for one frame more latency.
+    #[name = "Smooth"]
+    Smooth,
+    /// Each step whole in the callback that needs its frame: a frame less latency, and that
+    /// callback carries the step's full cost.
+    #[name = "Live"]
+    Live,
+}
+
+impl Latency {
+    pub fn schedule(self) -> vrnn_core::stream::Schedule {
+        match self {
+            Latency::Smooth => vrnn_core::stream::Schedule::Spread,
+            Latency::Live => vrnn_core::stream::Schedule::Immediate,
+        }
+    }
+}
+
 pub const MAX_SEED: i32 = 9999;
+
+/// A note's gain for a velocity in 0..=1 at the Velocity parameter's `sensitivity`.
+pub fn velocity_gain(velocity: f32, sensitivity: f32) -> f32 {
+    velocity.clamp(0.0, 1.0).powf(2.0 * sensitivity)
+}
+
+/// Pitch bend (0..=1, 0.5 at rest) as a frequency ratio over +-`range` semitones.
+pub fn bend_ratio(value: f32, range: f32) -> f32 {
+    2f32.powf((value.clamp(0.0, 1.0) - 0.5) * 2.0 * range / 12.0)
+}
 
 #[derive(Params)]
 pub struct SynthParams {
@@ -40,6 +72,18 @@ pub struct SynthParams {
     pub formant: FloatParam,
     #[id = "mode"]
     pub mode: EnumParam<Mode>,
+    #[id = "latency"]
+    pub latency: EnumParam<Latency>,
+    /// How much a note's velocity sets its level: the gain is velocity^(2 x this), so 0
+    /// ignores velocity and 1 is a square law (-24 dB at velocity 32 against 127).
+    #[id = "velocity"]
+    pub velocity: FloatParam,
+    /// Pitch bend range in semitones, up and down.
+    #[id = "bend-range"]
+    pub bend_range: FloatParam,
+    /// A peak limiter at -0.3 dBFS before the output (no latency).
+    #[id = "limiter"]
+    pub limiter: BoolParam,
     /// The loaded model file; empty for the built-in voice.
     #[persist = "model-path"]
     pub model_path: ModelPath,
@@ -137,6 +181,17 @@ impl Default for SynthParams {
                 .with_step_size(0.1)
                 .with_unit(" st"),
             mode: EnumParam::new("Mode", Mode::Free),
+            latency: EnumParam::new("Latency", Latency::Smooth),
+            velocity: FloatParam::new("Velocity", 0.5, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_step_size(0.01),
+            bend_range: FloatParam::new(
+                "Bend Range",
+                2.0,
+                FloatRange::Linear { min: 0.0, max: 24.0 },
+            )
+            .with_step_size(1.0)
+            .with_unit(" st"),
+            limiter: BoolParam::new("Limiter", true),
             model_path: ModelPath::default(),
             precision: RwLock::new(Precision::F32),
         }

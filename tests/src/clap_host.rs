@@ -4,9 +4,10 @@
 use std::collections::HashMap;
 use std::path::Path;
 
+use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::{NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
 use clack_host::events::io::EventBuffer;
 use clack_host::events::Pckn;
 use clack_host::prelude::*;
@@ -33,7 +34,11 @@ pub enum Event {
     /// A parameter (by name) to a plain value.
     Param(&'static str, f64),
     NoteOn(u8),
+    /// A note-on at a velocity in 0..=1.
+    NoteOnAt(u8, f64),
     NoteOff(u8),
+    /// A raw MIDI 1.0 message (pitch bend, a control change).
+    Midi([u8; 3]),
 }
 
 pub struct Session {
@@ -102,6 +107,13 @@ impl Session {
         ext.get_value(&handle, id).unwrap()
     }
 
+    /// The latency the plugin reports, in samples.
+    pub fn latency(&mut self) -> u32 {
+        let handle = self.instance.plugin_handle();
+        let ext: PluginLatency = handle.get_extension().expect("latency extension");
+        ext.get(&handle)
+    }
+
     pub fn save_state(&mut self) -> Vec<u8> {
         let handle = self.instance.plugin_handle();
         let ext: PluginState = handle.get_extension().expect("state extension");
@@ -148,6 +160,12 @@ impl Session {
                         Pckn::new(0u16, 0u16, *k as u16, 0u32),
                         1.0,
                     )),
+                    Event::NoteOnAt(k, velocity) => buffer.push(&NoteOnEvent::new(
+                        time,
+                        Pckn::new(0u16, 0u16, *k as u16, 0u32),
+                        *velocity,
+                    )),
+                    Event::Midi(data) => buffer.push(&MidiEvent::new(time, 0, *data)),
                     Event::NoteOff(k) => buffer.push(&NoteOffEvent::new(
                         time,
                         Pckn::new(0u16, 0u16, *k as u16, 0u32),

@@ -266,3 +266,118 @@ fn a_saved_half_precision_setting_is_restored_and_played() {
     assert!(l != trainer_sample(vrnn_core::Precision::F32), "f16 weights change the output");
     assert_eq!(state_json(&s.save_state())["fields"]["precision"], serde_json::json!("\"f16\""));
 }
+
+/// A pitch-bend message for `value` in -1..=1 (full range down to full range up).
+fn bend(value: f64) -> Event {
+    let raw = ((value + 1.0) * 8192.0).round().clamp(0.0, 16383.0) as u16;
+    Event::Midi([0xE0, (raw & 0x7F) as u8, (raw >> 7) as u8])
+}
+
+fn cc(number: u8, value: u8) -> Event {
+    Event::Midi([0xB0, number, value])
+}
+
+fn midi_render(seconds: usize, events: &[(usize, Event)]) -> Vec<f32> {
+    let mut all = vec![(0, Event::Param("Mode", 1.0))];
+    all.extend_from_slice(events);
+    let [l, _] = Session::new(&clap(), 48_000.0, 512).render(seconds * 48_000, || 512, &all);
+    l
+}
+
+#[test]
+fn velocity_sets_the_level_by_its_curve_and_sustain_holds_the_note() {
+    let rate = 48_000;
+    let loud = midi_render(3, &[(0, Event::NoteOnAt(48, 1.0))]);
+    let soft = midi_render(3, &[(0, Event::NoteOnAt(48, 32.0 / 127.0))]);
+    let span = rate / 2..3 * rate;
+    let ratio_db = 20.0 * (rms(&soft[span.clone()]) / rms(&loud[span])).log10();
+    // The default Velocity 0.5: gain = velocity^1.
+    let want = 20.0 * (32.0f32 / 127.0).log10();
+    eprintln!("velocity 32 vs 127: {ratio_db:.2} dB (curve: {want:.2})");
+    assert!((ratio_db - want).abs() < 0.3, "velocity 32 vs 127: {ratio_db:.2} dB, want {want:.2}");
+
+    let held = midi_render(
+        4,
+        &[
+            (rate / 2, Event::NoteOn(48)),
+            (rate, cc(SUSTAIN, 127)),
+            (3 * rate / 2, Event::NoteOff(48)),
+            (5 * rate / 2, cc(SUSTAIN, 0)),
+        ],
+    );
+    assert!(rms(&held[2 * rate..5 * rate / 2]) > 1e-3, "the pedal holds a released note");
+    let gone = 5 * rate / 2 + rate / 4;
+    assert!(held[gone..].iter().all(|v| *v == 0.0), "lifting the pedal releases it");
+}
+
+const SUSTAIN: u8 = 64;
+const MOD_WHEEL: u8 = 1;
+
+#[test]
+fn pitch_bend_moves_the_pitch_and_the_mod_wheel_the_temperature() {
+    use vrnn_trainer::{audio, sound};
+    let rate = 48_000;
+    let f0 = |x: &[f32]| {
+        let x = audio::resample(&x[rate / 2..], 48_000, 16_000).unwrap();
+        sound::median_f0(&x, 16_000).unwrap()
+    };
+    let plain = midi_render(4, &[(0, Event::NoteOn(48))]);
+    // Full bend up at the default range of 2 semitones: 2^(2/12) = 1.122.
+    let bent = midi_render(4, &[(0, bend(1.0)), (0, Event::NoteOn(48))]);
+    let ratio = f0(&bent) / f0(&plain);
+    eprintln!("bend +2 st: f0 {:.1} -> {:.1} Hz (x{ratio:.4})", f0(&plain), f0(&bent));
+    assert!((ratio / 1.1225 - 1.0).abs() < 0.03, "bend +2 st: f0 x{ratio:.3}");
+    let down = midi_render(4, &[(0, bend(-1.0)), (0, Event::NoteOn(48))]);
+    let ratio = f0(&down) / f0(&plain);
+    eprintln!("bend -2 st: f0 x{ratio:.4}");
+    assert!((ratio * 1.1225 - 1.0).abs() < 0.03, "bend -2 st: f0 x{ratio:.3}");
+
+    let wheel_at_rest = midi_render(2, &[(0, cc(MOD_WHEEL, 0)), (0, Event::NoteOn(48))]);
+    let wheel_up = midi_render(2, &[(0, cc(MOD_WHEEL, 127)), (0, Event::NoteOn(48))]);
+    assert!(wheel_at_rest == plain[..2 * rate], "a mod wheel at rest changes nothing");
+    assert!(wheel_up != wheel_at_rest && rms(&wheel_up) > 1e-3, "the mod wheel heats the voice");
+}
+
+#[test]
+fn the_limiter_keeps_ten_minutes_at_the_hottest_settings_under_0_dbfs() {
+    let rate = 48_000;
+    let hot = [(0, Event::Param("Temperature", 2.0)), (0, Event::Param("Noise", 1.0))];
+    let mut s = Session::new(&clap(), 48_000.0, 512);
+    let [l, r] = s.render(600 * rate, || 512, &hot);
+    let peak = l.iter().chain(&r).fold(0.0f32, |m, v| m.max(v.abs()));
+    eprintln!("10 min at temperature 2, noise 1: peak {peak:.4}");
+    assert!(l.iter().all(|v| v.is_finite()) && peak <= 1.0, "peak {peak}");
+    // 12 dB of gain on top drives it hard; the peaks stay at the ceiling and the level
+    // comes back up after a peak (it is a limiter, not a gain cut).
+    let mut hotter = hot.to_vec();
+    hotter.push((0, Event::Param("Gain", 12.0)));
+    let [l, _] = Session::new(&clap(), 48_000.0, 512).render(20 * rate, || 512, &hotter);
+    let peak = l.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+    eprintln!("20 s more at +12 dB: peak {peak:.4}");
+    assert!(peak <= 0.966 + 1e-6 && peak > 0.9, "driven peak {peak}");
+}
+
+#[test]
+fn live_latency_mode_sounds_a_frame_sooner_and_reports_it() {
+    let rate = 48_000;
+    let onset = |live: bool| {
+        let mut s = Session::new(&clap(), 48_000.0, 256);
+        let events = [
+            (0, Event::Param("Mode", 1.0)),
+            (0, Event::Param("Latency", if live { 1.0 } else { 0.0 })),
+            (rate / 2, Event::NoteOn(48)),
+        ];
+        let [l, _] = s.render(rate, || 256, &events);
+        let onset = l[rate / 2..].iter().position(|v| *v != 0.0).unwrap();
+        (onset, s.latency() as usize)
+    };
+    let (smooth, smooth_reported) = onset(false);
+    let (live, live_reported) = onset(true);
+    eprintln!("note to sound: Smooth {smooth} samples (reported {smooth_reported}), Live {live} (reported {live_reported})");
+    // The gate opens one reported latency after the note-on; the first sample out of it is
+    // the envelope's first step.
+    assert!(smooth.abs_diff(smooth_reported) <= 1, "Smooth: {smooth} vs {smooth_reported}");
+    assert!(live.abs_diff(live_reported) <= 1, "Live: {live} vs {live_reported}");
+    // One 12.5 ms frame (600 samples at 48 kHz) less.
+    assert_eq!(smooth_reported - live_reported, 600);
+}

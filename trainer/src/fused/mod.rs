@@ -119,10 +119,11 @@ pub fn scan(
     Ok(ScanOutput { h_prev: out.narrow(1, 0, hid)?, latent })
 }
 
-/// Sequences per piece of the batch. The pieces run side by side on the thread pool
-/// (sequences are independent in the scan) and their weight gradients are summed in piece
-/// order, so the result does not depend on how many threads there are.
-const PIECE: usize = 16;
+/// The fewest sequences worth a piece of their own. The batch is cut into one piece per
+/// thread (sequences are independent in the scan) that run side by side, their weight
+/// gradients summed in piece order: deterministic for a given thread count, equal across
+/// thread counts to rounding.
+const MIN_PIECE: usize = 8;
 
 struct ScanOp {
     dims: Dims,
@@ -141,14 +142,15 @@ struct Piece {
 impl ScanOp {
     fn pieces(&self) -> Vec<Piece> {
         let d = &self.dims;
-        let count = d.batch.div_ceil(PIECE);
+        let count = d.threads.min(d.batch.div_ceil(MIN_PIECE)).max(1);
+        let size = d.batch.div_ceil(count);
         // Threads left over when there are fewer pieces than threads go to each piece's
         // matrix products.
         let threads = (d.threads / count).max(1);
-        (0..count)
+        (0..d.batch.div_ceil(size))
             .map(|i| {
-                let first = i * PIECE;
-                let batch = PIECE.min(d.batch - first);
+                let first = i * size;
+                let batch = size.min(d.batch - first);
                 Piece { dims: Dims { batch, threads, ..d.clone() }, first }
             })
             .collect()
@@ -191,7 +193,7 @@ impl CustomOp2 for ScanOp {
         let pieces = self.pieces();
         let mut out = vec![0.0f32; d.batch * kout];
         let saved = out
-            .par_chunks_mut(PIECE * kout)
+            .par_chunks_mut(pieces[0].dims.batch * kout)
             .zip(pieces.par_iter())
             .map(|(out, p)| {
                 let input = &input[p.first * kin..][..p.dims.batch * kin];
