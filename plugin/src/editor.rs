@@ -115,37 +115,25 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
         let setter = gui.param_setter();
         let p = &self.params;
         egui::Grid::new("params").num_columns(2).show(ui, |ui| {
-            for (label, slider) in [
-                ("Temperature", ParamSlider::for_param(&p.temperature, &setter)),
-                ("Noise", ParamSlider::for_param(&p.noise, &setter)),
-                ("Gain", ParamSlider::for_param(&p.gain, &setter)),
-                ("Width", ParamSlider::for_param(&p.width, &setter)),
-                ("Formant", ParamSlider::for_param(&p.formant, &setter)),
-            ] {
-                ui.label(label);
-                ui.add(slider);
+            let group = |ui: &mut egui::Ui, name: &str| {
+                ui.strong(name);
                 ui.end_row();
-            }
-            ui.label("Seed");
-            ui.add(ParamSlider::for_param(&p.seed, &setter));
-            ui.end_row();
-            ui.label("Mode");
-            ui.add(ParamSlider::for_param(&p.mode, &setter));
-            ui.end_row();
-            for (label, slider) in [
-                ("Velocity", ParamSlider::for_param(&p.velocity, &setter)),
-                ("Bend Range", ParamSlider::for_param(&p.bend_range, &setter)),
-            ] {
-                ui.label(label);
-                ui.add(slider);
-                ui.end_row();
-            }
-            ui.label("Latency");
-            ui.add(ParamSlider::for_param(&p.latency, &setter));
-            ui.end_row();
-            ui.label("Limiter");
-            ui.add(ParamSlider::for_param(&p.limiter, &setter));
-            ui.end_row();
+            };
+            group(ui, "Sound");
+            param_row(ui, &p.temperature, &setter);
+            param_row(ui, &p.noise, &setter);
+            param_row(ui, &p.formant, &setter);
+            group(ui, "Voice");
+            param_row(ui, &p.seed, &setter);
+            param_row(ui, &p.width, &setter);
+            param_row(ui, &p.mode, &setter);
+            param_row(ui, &p.latency, &setter);
+            group(ui, "Keyboard");
+            param_row(ui, &p.velocity, &setter);
+            param_row(ui, &p.bend_range, &setter);
+            group(ui, "Level");
+            param_row(ui, &p.gain, &setter);
+            param_row(ui, &p.limiter, &setter);
         });
         ui.separator();
         let selected = self.shared.selected();
@@ -245,4 +233,11 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
         ui.label("Latent trajectory: delta_t = |change of the prior mean| squared, per frame");
         plot(ui, &self.latent, 90.0, Color32::from_rgb(255, 190, 90), false);
     }
+}
+
+/// One labelled parameter slider in the panel's grid.
+fn param_row<P: Param>(ui: &mut egui::Ui, param: &P, setter: &ParamSetter) {
+    ui.label(param.name());
+    ui.add(ParamSlider::for_param(param, setter));
+    ui.end_row();
 }

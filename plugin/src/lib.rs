@@ -58,7 +58,7 @@ impl Default for VrnnSynth {
         VrnnSynth {
             params,
             shared,
-            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 560.0), 1.0),
+            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 760.0), 1.0),
             player: None,
             engine_tx,
             engine_rx,

@@ -77,20 +77,11 @@ fn fused_and_reference_agree_on_losses_and_every_gradient() {
             let (g, w) = (got.to_scalar::<f32>().unwrap(), want.to_scalar::<f32>().unwrap());
             assert!((g - w).abs() <= 1e-5 * w.abs().max(1.0), "{name}: loss {g} vs {w}");
             for (var_name, var) in &net.vars {
-                let a = want_grads
-                    .get(var.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap();
-                let b = got_grads
-                    .get(var.as_tensor())
-                    .unwrap()
-                    .flatten_all()
-                    .unwrap()
-                    .to_vec1::<f32>()
-                    .unwrap();
+                let grad = |store: &candle_core::backprop::GradStore| {
+                    let g = store.get(var.as_tensor()).unwrap();
+                    g.flatten_all().unwrap().to_vec1::<f32>().unwrap()
+                };
+                let (a, b) = (grad(&want_grads), grad(&got_grads));
                 let scale = a.iter().fold(0.0f32, |m, v| m.max(v.abs())).max(1e-6);
                 let gap = a.iter().zip(&b).fold(0.0f32, |m, (p, q)| m.max((p - q).abs())) / scale;
                 assert!(
