@@ -127,6 +127,7 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
             param_row(ui, &p.seed, &setter);
             param_row(ui, &p.width, &setter);
             param_row(ui, &p.mode, &setter);
+            param_row(ui, &p.voices, &setter);
             param_row(ui, &p.latency, &setter);
             group(ui, "Keyboard");
             param_row(ui, &p.velocity, &setter);

@@ -1,6 +1,7 @@
-//! Everything the audio thread runs: two voices (left, and a second voice with a derived
-//! seed for width) over one model, the crossfade between models, and the MIDI envelope.
-//! Allocation-free after construction; nothing here is freed on the audio thread.
+//! Everything the audio thread runs: up to MAX_VOICES voices over one model (each a left
+//! stream and a second stream with a derived seed for width), the crossfade between
+//! models, MIDI voice allocation and each voice's envelope. Allocation-free after
+//! construction; nothing here is freed on the audio thread.
 
 use std::sync::Arc;
 
@@ -18,14 +19,21 @@ const RELEASE_SECONDS: f32 = 0.150;
 /// Temperature and noise reach the voices at absolute positions that are multiples of this,
 /// so the output never depends on how the host slices blocks.
 pub const CONTROL_INTERVAL: u64 = 16;
+/// Voices built at activation; the Voices parameter says how many MIDI may use.
+pub const MAX_VOICES: usize = 16;
 
-/// One model playing at the host rate: a left voice and a right voice.
+/// One voice's streams: left, and a second voice with a derived seed for width.
+struct Streams {
+    left: Stream,
+    right: Stream,
+}
+
+/// One model playing at the host rate: MAX_VOICES voices.
 pub struct Engine {
     pub model: Arc<Model>,
     pub name: String,
     pub rate: f64,
-    left: Stream,
-    right: Stream,
+    voices: Vec<Streams>,
 }
 
 impl Engine {
@@ -35,29 +43,39 @@ impl Engine {
         rate: f64,
         seed: u64,
     ) -> Result<Engine, StreamError> {
-        let left = Stream::new(model.clone(), rate, seed)?;
-        let right = Stream::new(model.clone(), rate, derive_seed(seed, 1))?;
-        Ok(Engine { model, name, rate, left, right })
+        let voices = (0..MAX_VOICES)
+            .map(|_| {
+                Ok(Streams {
+                    left: Stream::new(model.clone(), rate, seed)?,
+                    right: Stream::new(model.clone(), rate, derive_seed(seed, 1))?,
+                })
+            })
+            .collect::<Result<_, StreamError>>()?;
+        Ok(Engine { model, name, rate, voices })
     }
 
-    fn restart(&mut self, seed: u64) {
-        self.left.reset(seed);
-        self.right.reset(derive_seed(seed, 1));
+    fn restart(&mut self, voice: usize, seed: u64) {
+        let v = &mut self.voices[voice];
+        v.left.reset(seed);
+        v.right.reset(derive_seed(seed, 1));
     }
 
     fn set_controls(&mut self, c: &Controls) {
-        for s in [&mut self.left, &mut self.right] {
-            s.set_temperature(c.temperature);
-            s.set_noise(c.noise);
-            s.set_formant(c.formant);
+        for v in &mut self.voices {
+            for s in [&mut v.left, &mut v.right] {
+                s.set_temperature(c.temperature);
+                s.set_noise(c.noise);
+                s.set_formant(c.formant);
+            }
         }
     }
 
-    /// Plays `note` (None: the model's own pitch) bent by the ratio `bend`.
-    fn set_note(&mut self, note: Option<u8>, bend: f32) {
+    /// Plays `note` (None: the model's own pitch) bent by the ratio `bend` on `voice`.
+    fn set_note(&mut self, voice: usize, note: Option<u8>, bend: f32) {
         let ratio = self.pitch(note, bend);
-        self.left.set_pitch(ratio);
-        self.right.set_pitch(ratio);
+        let v = &mut self.voices[voice];
+        v.left.set_pitch(ratio);
+        v.right.set_pitch(ratio);
     }
 
     fn pitch(&self, note: Option<u8>, bend: f32) -> f64 {
@@ -65,24 +83,38 @@ impl Engine {
     }
 
     pub fn latency(&self) -> usize {
-        self.left.latency()
+        self.voices[0].left.latency()
     }
 
     pub fn schedule(&self) -> Schedule {
-        self.left.schedule()
+        self.voices[0].left.schedule()
     }
 
     pub fn set_schedule(&mut self, schedule: Schedule) {
-        self.left.set_schedule(schedule);
-        self.right.set_schedule(schedule);
-    }
-
-    fn frames(&self) -> u64 {
-        self.left.frames()
+        for v in &mut self.voices {
+            v.left.set_schedule(schedule);
+            v.right.set_schedule(schedule);
+        }
     }
 
     fn nonfinite(&self) -> u64 {
-        self.left.generator().nonfinite_frames() + self.right.generator().nonfinite_frames()
+        let per = |v: &Streams| {
+            v.left.generator().nonfinite_frames() + v.right.generator().nonfinite_frames()
+        };
+        self.voices.iter().map(per).sum()
+    }
+
+    /// The next sample of `voice`'s pair: mono, or with the right channel blended toward
+    /// its second stream.
+    fn voice_pair(&mut self, voice: usize, wide: bool, width: f32) -> (f32, f32) {
+        let v = &mut self.voices[voice];
+        let l = v.left.next_sample();
+        if wide {
+            let r = v.right.next_sample();
+            (l, l + width * (r - l))
+        } else {
+            (l, l)
+        }
     }
 }
 
@@ -98,6 +130,41 @@ pub struct Controls {
     pub formant: f32,
 }
 
+/// What one voice is playing.
+#[derive(Clone)]
+struct Voice {
+    note: Option<u8>,
+    seed: u64,
+    /// The gate, delayed to when the sound it belongs to comes out.
+    gate: DelayedGate,
+    level: f32,
+    velocity_gain: f32,
+    /// Released while the sustain pedal was down.
+    held: bool,
+    right_on: bool,
+    /// The note-on count when it started (stealing takes the oldest).
+    started: u64,
+}
+
+impl Voice {
+    fn new(seed: u64) -> Voice {
+        Voice {
+            note: None,
+            seed,
+            gate: DelayedGate::new(false),
+            level: 0.0,
+            velocity_gain: 1.0,
+            held: false,
+            right_on: false,
+            started: 0,
+        }
+    }
+
+    fn idle(&self) -> bool {
+        self.note.is_none() && self.level == 0.0 && !self.gate.waiting()
+    }
+}
+
 pub struct Player {
     current: Box<Engine>,
     outgoing: Option<Box<Engine>>,
@@ -111,26 +178,25 @@ pub struct Player {
     drop_tx: Sender<Box<Engine>>,
     seed: u64,
     midi: bool,
-    right_on: bool,
-    note: Option<u8>,
-    /// The MIDI gate, delayed to when the sound it belongs to comes out.
-    gate: DelayedGate,
-    level: f32,
-    /// The playing note's velocity as a gain.
-    velocity_gain: f32,
+    voices: Vec<Voice>,
+    /// How many voices MIDI notes may use (the Voices parameter).
+    polyphony: usize,
+    notes_played: u64,
     /// Pitch bend as a frequency ratio.
     bend: f32,
-    /// The sustain pedal is down, and whether a note-off came while it was.
     sustain: bool,
-    released_under_sustain: bool,
     attack_step: f32,
     release_step: f32,
     position: u64,
+    /// Host samples per model frame, for `frames`.
+    frame_samples: f64,
 }
 
 impl Player {
     pub fn new(engine: Box<Engine>, drop_tx: Sender<Box<Engine>>, seed: u64, midi: bool) -> Player {
         let rate = engine.rate as f32;
+        let c = &engine.model.config;
+        let frame_samples = c.frame_size as f64 * engine.rate / c.sample_rate as f64;
         let mut p = Player {
             current: engine,
             outgoing: None,
@@ -141,17 +207,15 @@ impl Player {
             drop_tx,
             seed,
             midi,
-            right_on: false,
-            note: None,
-            gate: DelayedGate::new(!midi),
-            level: 0.0,
-            velocity_gain: 1.0,
+            voices: vec![Voice::new(seed); MAX_VOICES],
+            polyphony: MAX_VOICES,
+            notes_played: 0,
             bend: 1.0,
             sustain: false,
-            released_under_sustain: false,
             attack_step: 1.0 / (ATTACK_SECONDS * rate),
             release_step: 1.0 / (RELEASE_SECONDS * rate),
             position: 0,
+            frame_samples,
         };
         p.reset(seed, midi);
         p
@@ -169,120 +233,187 @@ impl Player {
         self.midi
     }
 
-    /// Frames the current model's left voice has generated.
+    /// Frames of audio played (host time in model frames), whatever the voices did.
     pub fn frames(&self) -> u64 {
-        self.current.frames()
+        (self.position as f64 / self.frame_samples) as u64
     }
 
     pub fn nonfinite(&self) -> u64 {
         self.current.nonfinite()
     }
 
-    /// The paper's delta_t of the current left voice's last frame.
+    /// The paper's delta_t of the loudest voice's last frame.
     pub fn latent_delta(&self) -> f32 {
-        self.current.left.generator().latent_delta()
+        let loudest = (0..MAX_VOICES)
+            .max_by(|a, b| self.voices[*a].level.total_cmp(&self.voices[*b].level))
+            .unwrap_or(0);
+        self.current.voices[loudest].left.generator().latent_delta()
     }
 
-    /// Back to the start: the same seed and controls replay the same audio.
+    /// Back to the start: the same seed and controls replay the same audio. Free mode
+    /// plays voice 0 from the seed; MIDI starts silent.
     pub fn reset(&mut self, seed: u64, midi: bool) {
         self.seed = seed;
         self.midi = midi;
-        self.current.restart(seed);
         self.bend = 1.0;
-        self.current.set_note(None, 1.0);
+        self.sustain = false;
+        self.notes_played = 0;
+        for v in 0..MAX_VOICES {
+            self.voices[v] = Voice::new(seed);
+            self.current.restart(v, seed);
+            self.current.set_note(v, None, 1.0);
+        }
         if let Some(old) = self.outgoing.take() {
             self.retire(old);
         }
-        self.note = None;
-        self.velocity_gain = 1.0;
-        self.sustain = false;
-        self.released_under_sustain = false;
-        self.gate.set_now(!midi);
-        self.level = if midi { 0.0 } else { 1.0 };
-        self.right_on = false;
+        self.free_voice(!midi);
         self.position = 0;
+    }
+
+    /// Free mode's voice: voice 0, open and at full level, or closed.
+    fn free_voice(&mut self, on: bool) {
+        let v = &mut self.voices[0];
+        v.gate.set_now(on);
+        v.level = if on { 1.0 } else { 0.0 };
     }
 
     pub fn set_seed(&mut self, seed: u64) {
         self.seed = seed;
-        self.current.restart(seed);
-        self.current.set_note(self.note, self.bend);
+        if !self.midi {
+            self.voices[0].seed = seed;
+            self.current.restart(0, seed);
+            self.current.set_note(0, None, self.bend);
+        }
     }
 
     pub fn set_midi(&mut self, midi: bool) {
         if midi != self.midi {
             self.midi = midi;
-            self.note = None;
-            self.gate.set_now(!midi);
-            self.velocity_gain = 1.0;
+            for v in &mut self.voices {
+                v.note = None;
+                v.gate.set_now(false);
+                v.velocity_gain = 1.0;
+                v.held = false;
+            }
+            // Going to MIDI, the free voice releases over its envelope; going free, the
+            // notes release and voice 0 plays on at the model's own pitch.
             if !midi {
-                self.level = 1.0;
-                self.current.set_note(None, self.bend);
+                self.current.set_note(0, None, self.bend);
+                self.free_voice(true);
             }
         }
     }
 
-    /// A note-on restarts the voice from the seed at the note's pitch (an hnm model sings
-    /// the note with its formants in place; other domains play it by varispeed), at the
-    /// level `velocity_gain`.
+    /// How many voices notes may use, 1..=MAX_VOICES; voices above it finish their notes.
+    pub fn set_polyphony(&mut self, voices: usize) {
+        self.polyphony = voices.clamp(1, MAX_VOICES);
+    }
+
+    /// The voice a new note takes: an idle one, else the oldest released one, else the
+    /// oldest playing one.
+    fn allocate(&self) -> usize {
+        let pool = 0..self.polyphony;
+        let oldest = |released: bool| {
+            pool.clone()
+                .filter(|&v| !released || self.voices[v].note.is_none())
+                .min_by_key(|&v| self.voices[v].started)
+        };
+        pool.clone()
+            .find(|&v| self.voices[v].idle())
+            .or_else(|| oldest(true))
+            .or_else(|| oldest(false))
+            .unwrap_or(0)
+    }
+
+    /// A note-on starts a voice at the note's pitch (an hnm model sings the note with its
+    /// formants in place; other domains play it by varispeed), at the level
+    /// `velocity_gain`. With one voice every note replays the Seed's voice; with more, each
+    /// note has its own seed, from the Seed, the note and how many notes came before, so
+    /// that a bounce replays exactly.
     pub fn note_on(&mut self, note: u8, velocity_gain: f32) {
         if !self.midi {
             return;
         }
-        self.note = Some(note);
-        self.velocity_gain = velocity_gain;
-        self.released_under_sustain = false;
-        self.current.restart(self.seed);
-        self.current.set_note(Some(note), self.bend);
-        self.right_on = false;
-        self.gate.schedule(self.position + self.current.latency() as u64, true);
+        let v = self.allocate();
+        self.notes_played += 1;
+        let seed = if self.polyphony == 1 {
+            self.seed
+        } else {
+            derive_seed(derive_seed(self.seed, note as u64), self.notes_played)
+        };
+        let at = self.position + self.current.latency() as u64;
+        let voice = &mut self.voices[v];
+        voice.note = Some(note);
+        voice.seed = seed;
+        voice.velocity_gain = velocity_gain;
+        voice.held = false;
+        voice.right_on = false;
+        voice.started = self.notes_played;
+        voice.gate.schedule(at, true);
+        self.current.restart(v, seed);
+        self.current.set_note(v, Some(note), self.bend);
     }
 
-    /// Releases the playing note (any note for a wildcard `None`); with the sustain pedal
-    /// down, when the pedal comes up.
+    /// Releases the voices playing `note` (every note for a wildcard `None`); with the
+    /// sustain pedal down, when the pedal comes up.
     pub fn note_off(&mut self, note: Option<u8>) {
-        if self.note.is_some() && (note.is_none() || self.note == note) {
-            if self.sustain {
-                self.released_under_sustain = true;
-            } else {
-                self.release();
+        let at = self.position + self.current.latency() as u64;
+        for v in &mut self.voices {
+            if v.note.is_some() && (note.is_none() || v.note == note) {
+                if self.sustain {
+                    v.held = true;
+                } else {
+                    v.note = None;
+                    v.gate.schedule(at, false);
+                }
             }
         }
     }
 
-    fn release(&mut self) {
-        self.note = None;
-        self.released_under_sustain = false;
-        self.gate.schedule(self.position + self.current.latency() as u64, false);
-    }
-
-    /// The sustain pedal (CC64).
+    /// The sustain pedal (CC64): lifting it releases the notes let go while it was down.
     pub fn set_sustain(&mut self, down: bool) {
         self.sustain = down;
-        if !down && self.released_under_sustain {
-            self.release();
+        if !down {
+            let at = self.position + self.current.latency() as u64;
+            for v in self.voices.iter_mut().filter(|v| v.held) {
+                v.held = false;
+                v.note = None;
+                v.gate.schedule(at, false);
+            }
         }
     }
 
-    /// Switches when the steps run (the Latency parameter); the voice restarts from its seed.
-    pub fn set_schedule(&mut self, schedule: Schedule) {
-        self.current.set_schedule(schedule);
-        self.current.restart(self.seed);
-        self.current.set_note(self.note, self.bend);
-        if let Some(old) = self.outgoing.take() {
-            self.retire(old);
-        }
-        self.right_on = false;
-    }
-
-    /// Pitch bend as a frequency ratio, in either mode.
+    /// Pitch bend as a frequency ratio, every voice, either mode.
     pub fn set_bend(&mut self, bend: f32) {
         if bend != self.bend {
             self.bend = bend;
-            self.current.set_note(self.note, bend);
-            if let Some(old) = &mut self.outgoing {
-                old.set_note(self.note, bend);
+            for v in 0..MAX_VOICES {
+                let note = self.voices[v].note;
+                self.current.set_note(v, note, bend);
+                if let Some(old) = &mut self.outgoing {
+                    old.set_note(v, note, bend);
+                }
             }
+        }
+    }
+
+    /// Switches when the steps run (the Latency parameter); the voices restart from their
+    /// seeds.
+    pub fn set_schedule(&mut self, schedule: Schedule) {
+        self.current.set_schedule(schedule);
+        self.restart_voices_on_current();
+        if let Some(old) = self.outgoing.take() {
+            self.retire(old);
+        }
+    }
+
+    fn restart_voices_on_current(&mut self) {
+        for v in 0..MAX_VOICES {
+            let voice = &mut self.voices[v];
+            voice.right_on = false;
+            let (seed, note) = (voice.seed, voice.note);
+            self.current.restart(v, seed);
+            self.current.set_note(v, note, self.bend);
         }
     }
 
@@ -294,15 +425,13 @@ impl Player {
             return;
         }
         engine.set_schedule(self.current.schedule());
-        engine.restart(self.seed);
-        engine.set_note(self.note, self.bend);
         let old = std::mem::replace(&mut self.current, engine);
+        self.restart_voices_on_current();
         if let Some(older) = self.outgoing.replace(old) {
             self.retire(older);
         }
         self.hold_left = self.current.latency();
         self.fade_left = self.fade_len;
-        self.right_on = false;
     }
 
     fn retire(&mut self, engine: Box<Engine>) {
@@ -338,30 +467,42 @@ impl Player {
             }
         }
         self.position += 1;
-        let gate = !self.midi || self.gate.at(self.position);
-        self.level = if gate {
-            (self.level + self.attack_step).min(1.0)
-        } else {
-            (self.level - self.release_step).max(0.0)
-        };
-        // Silent and idle: the voice waits. A pending note-on keeps it running through its
-        // look-ahead, so that its sound and the gate arrive together.
-        if self.level == 0.0 && self.outgoing.is_none() && !self.gate.waiting() {
-            return (0.0, 0.0);
-        }
         let wide = c.width > 0.0;
-        if wide && !self.right_on {
-            self.current.right.reset(derive_seed(self.seed, 1));
-            let ratio = self.current.pitch(self.note, self.bend);
-            self.current.right.set_pitch(ratio);
+        let fade = self.outgoing.is_some().then(|| self.fade_left as f32 / self.fade_len as f32);
+        let (mut l, mut r) = (0.0, 0.0);
+        for v in 0..MAX_VOICES {
+            let voice = &mut self.voices[v];
+            let gate = voice.gate.at(self.position);
+            voice.level = if gate {
+                (voice.level + self.attack_step).min(1.0)
+            } else {
+                (voice.level - self.release_step).max(0.0)
+            };
+            // Silent and idle: the voice waits. A pending note-on keeps it running through
+            // its look-ahead, so that its sound and the gate arrive together.
+            if voice.level == 0.0 && !voice.gate.waiting() {
+                continue;
+            }
+            if wide && !voice.right_on {
+                let (seed, note) = (voice.seed, voice.note);
+                let ratio = self.current.pitch(note, self.bend);
+                let right = &mut self.current.voices[v].right;
+                right.reset(derive_seed(seed, 1));
+                right.set_pitch(ratio);
+            }
+            self.voices[v].right_on = wide;
+            let (mut vl, mut vr) = self.current.voice_pair(v, wide, c.width);
+            if let (Some(old), Some(x)) = (&mut self.outgoing, fade) {
+                let (ol, or) = old.voice_pair(v, wide, c.width);
+                vl = vl * (1.0 - x) + ol * x;
+                vr = vr * (1.0 - x) + or * x;
+            }
+            let voice = &self.voices[v];
+            let g = voice.level * if self.midi { voice.velocity_gain } else { 1.0 };
+            l += vl * g;
+            r += vr * g;
         }
-        self.right_on = wide;
-        let (mut l, mut r) = voice_pair(&mut self.current, wide, c.width);
-        if let Some(old) = &mut self.outgoing {
-            let (ol, or) = voice_pair(old, wide, c.width);
-            let x = self.fade_left as f32 / self.fade_len as f32;
-            l = l * (1.0 - x) + ol * x;
-            r = r * (1.0 - x) + or * x;
+        if self.outgoing.is_some() {
             if self.hold_left > 0 {
                 self.hold_left -= 1;
             } else {
@@ -373,17 +514,36 @@ impl Player {
                 }
             }
         }
-        let g = c.gain * self.level * if self.midi { self.velocity_gain } else { 1.0 };
-        (l * g, r * g)
+        (l * c.gain, r * c.gain)
     }
 }
 
-fn voice_pair(e: &mut Engine, wide: bool, width: f32) -> (f32, f32) {
-    let l = e.left.next_sample();
-    if wide {
-        let r = e.right.next_sample();
-        (l, l + width * (r - l))
-    } else {
-        (l, l)
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn play(voices: usize, notes: &[(usize, u8)], seconds: f32) -> Vec<f32> {
+        let model = Arc::new(Model::from_file(&vrnn_core::builtin::builtin_voice().unwrap()));
+        let engine = Engine::new(model, "built-in".into(), 48_000.0, 0).unwrap();
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let mut p = Player::new(Box::new(engine), tx, 0, true);
+        p.set_polyphony(voices);
+        let c = Controls { temperature: 1.0, noise: 1.0, gain: 1.0, width: 0.0, formant: 1.0 };
+        (0..(seconds * 48_000.0) as usize)
+            .map(|i| {
+                if let Some((_, n)) = notes.iter().find(|(at, _)| *at == i) {
+                    p.note_on(*n, 1.0);
+                }
+                p.next(&c).0
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_voice_replays_the_seed_and_more_give_each_note_its_own() {
+        let mono = play(1, &[(0, 48)], 1.5);
+        let poly = play(8, &[(0, 48)], 1.5);
+        assert!(mono.iter().any(|v| *v != 0.0) && poly.iter().any(|v| *v != 0.0));
+        assert!(mono != poly, "a polyphonic note has its own seed");
     }
 }

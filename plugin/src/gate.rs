@@ -6,6 +6,7 @@
 /// 20 ms) are applied early rather than stored.
 const QUEUE: usize = 8;
 
+#[derive(Clone)]
 pub struct DelayedGate {
     open: bool,
     /// (position, open) in the order they were scheduled.

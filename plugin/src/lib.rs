@@ -208,6 +208,7 @@ impl Plugin for VrnnSynth {
             player.set_seed(seed);
         }
         player.set_midi(midi);
+        player.set_polyphony(self.params.voices.value() as usize);
         let schedule = self.params.latency.value().schedule();
         if schedule != player.engine().schedule() {
             player.set_schedule(schedule);

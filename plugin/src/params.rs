@@ -74,6 +74,10 @@ pub struct SynthParams {
     pub mode: EnumParam<Mode>,
     #[id = "latency"]
     pub latency: EnumParam<Latency>,
+    /// MIDI voices: how many notes sound at once (stealing the oldest beyond that); 1 is
+    /// monophonic and replays the Seed's voice at every note.
+    #[id = "voices"]
+    pub voices: IntParam,
     /// How much a note's velocity sets its level: the gain is velocity^(2 x this), so 0
     /// ignores velocity and 1 is a square law (-24 dB at velocity 32 against 127).
     #[id = "velocity"]
@@ -182,6 +186,11 @@ impl Default for SynthParams {
                 .with_unit(" st"),
             mode: EnumParam::new("Mode", Mode::Free),
             latency: EnumParam::new("Latency", Latency::Smooth),
+            voices: IntParam::new(
+                "Voices",
+                8,
+                IntRange::Linear { min: 1, max: crate::engine::MAX_VOICES as i32 },
+            ),
             velocity: FloatParam::new("Velocity", 0.5, FloatRange::Linear { min: 0.0, max: 1.0 })
                 .with_step_size(0.01),
             bend_range: FloatParam::new(

@@ -120,15 +120,18 @@ fn midi_notes_transpose_the_hnm_built_in_and_keep_its_formants() {
     let rate = 48_000;
     // C3 and C4: the voices' own range (a speaking voice two octaves up has so few
     // harmonics above 1 kHz that they no longer trace its envelope).
+    // One voice: every note replays the Seed's voice.
     let events = [
         (0, Event::Param("Mode", 1.0)),
-        (0, Event::NoteOn(48)),
+        (0, voices(1)),
+        (256, Event::NoteOn(48)),
         (4 * rate, Event::NoteOff(48)),
         (5 * rate, Event::NoteOn(60)),
         (9 * rate, Event::NoteOff(60)),
     ];
     let [l, _] = s.render(10 * rate, || 512, &events);
-    // Each note-on restarts the voice from the seed: the same utterance at two pitches.
+    // With one voice each note-on restarts it from the seed: the same utterance at two
+    // pitches.
     let at_16k = |x: &[f32]| audio::resample(x, 48_000, 16_000).unwrap();
     let (c3, c4) = (at_16k(&l[rate / 2..4 * rate]), at_16k(&l[5 * rate + rate / 2..9 * rate]));
     let (f0, f0_up) =
@@ -380,4 +383,92 @@ fn live_latency_mode_sounds_a_frame_sooner_and_reports_it() {
     assert!(live.abs_diff(live_reported) <= 1, "Live: {live} vs {live_reported}");
     // One 12.5 ms frame (600 samples at 48 kHz) less.
     assert_eq!(smooth_reported - live_reported, 600);
+}
+
+/// The Voices parameter at `n`. nice-plug gives CLAP hosts a stepped parameter as its step
+/// index (0 for the first value), not its plain value.
+fn voices(n: usize) -> Event {
+    Event::Param("Voices", (n - 1) as f64)
+}
+
+/// Renders C3, E3, G3 and C4 pressed half a second apart from 0.5 s at the velocities
+/// `loud` (0 for a note that is left out), C3 released at 3 s when `release`, with `count`
+/// voices and the given block sizes.
+fn chord(
+    loud: [f64; 4],
+    release: bool,
+    count: usize,
+    block: &mut dyn FnMut() -> usize,
+) -> Vec<f32> {
+    let rate = 48_000;
+    // Without the limiter, so that voices add.
+    let mut events = vec![
+        (0, Event::Param("Mode", 1.0)),
+        (0, voices(count)),
+        (0, Event::Param("Limiter", 0.0)),
+    ];
+    for (i, note) in [48u8, 52, 55, 60].into_iter().enumerate() {
+        if loud[i] > 0.0 {
+            events.push(((i + 1) * rate / 2, Event::NoteOnAt(note, loud[i])));
+        }
+    }
+    if release {
+        events.push((3 * rate, Event::NoteOff(48)));
+    }
+    let [l, _] = Session::new(&clap(), 48_000.0, 512).render(5 * rate, block, &events);
+    l
+}
+
+/// The largest gap between `a - b` and `c`, from sample `from` on.
+fn gap(a: &[f32], b: &[f32], c: &[f32], from: usize) -> f32 {
+    (from..a.len()).map(|i| (a[i] - b[i] - c[i]).abs()).fold(0.0, f32::max)
+}
+
+#[test]
+fn a_chord_plays_one_voice_per_note_and_a_release_leaves_the_rest() {
+    let rate = 48_000;
+    // A velocity 60 dB down: the note takes its voice and seed, all but silently (nice-plug
+    // reads a note-on at velocity 0 as a note-off).
+    let ghost = 1e-3;
+    let latency = Session::new(&clap(), 48_000.0, 512).latency() as usize;
+    let three = chord([1.0, 1.0, 1.0, 0.0], false, 8, &mut || 512);
+    let four = chord([1.0; 4], false, 8, &mut || 512);
+    let fourth_alone = chord([ghost, ghost, ghost, 1.0], false, 8, &mut || 512);
+    // The fourth note adds its own voice and changes nothing else: four notes are three
+    // notes plus the fourth alone, sample for sample, and it sounds from one latency after
+    // its note-on.
+    // (From the first note-on: before it, every render has the free voice's release.)
+    let added = gap(&four, &three, &fourth_alone, rate / 2);
+    let onset = four.iter().zip(&three).position(|(a, b)| a != b).unwrap();
+    eprintln!("4th voice from sample {onset}; four - three - fourth alone: {added:e}; fourth alone rms {}", rms(&fourth_alone));
+    assert!(onset.abs_diff(2 * rate + latency) <= 1, "the 4th voice starts at {onset}");
+    assert!(
+        added < 3e-3 && rms(&fourth_alone) > 1e-2,
+        "four notes are not three plus one: {added}"
+    );
+    // With three voices the fourth note takes the oldest (C3's): no longer a sum.
+    let stolen = gap(
+        &chord([1.0; 4], false, 3, &mut || 512),
+        &chord([1.0, 1.0, 1.0, 0.0], false, 3, &mut || 512),
+        &fourth_alone,
+        rate / 2,
+    );
+    assert!(stolen > 0.05, "three voices: the fourth note steals one ({stolen})");
+    // Releasing C3 takes away exactly C3's voice once its 150 ms release is over.
+    let released = chord([1.0; 4], true, 8, &mut || 512);
+    let first_alone = chord([1.0, ghost, ghost, ghost], false, 8, &mut || 512);
+    let after = 3 * rate + latency + rate / 5;
+    let left = gap(&four, &released, &first_alone, after);
+    eprintln!("released C3: held - released - C3 alone: {left:e}");
+    assert!(
+        left < 3e-3 && rms(&first_alone[after..]) > 1e-2,
+        "the release leaves the other three ({left})"
+    );
+    // A bounce replays exactly, however the host cuts its blocks.
+    let mut state = 99u64;
+    let mut random = || {
+        state = state.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        1 + (state >> 33) as usize % 512
+    };
+    assert!(chord([1.0; 4], true, 8, &mut random) == released, "block sizes change a chord");
 }
