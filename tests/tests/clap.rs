@@ -402,11 +402,8 @@ fn chord(
 ) -> Vec<f32> {
     let rate = 48_000;
     // Without the limiter, so that voices add.
-    let mut events = vec![
-        (0, Event::Param("Mode", 1.0)),
-        (0, voices(count)),
-        (0, Event::Param("Limiter", 0.0)),
-    ];
+    let mut events =
+        vec![(0, Event::Param("Mode", 1.0)), (0, voices(count)), (0, Event::Param("Limiter", 0.0))];
     for (i, note) in [48u8, 52, 55, 60].into_iter().enumerate() {
         if loud[i] > 0.0 {
             events.push(((i + 1) * rate / 2, Event::NoteOnAt(note, loud[i])));
