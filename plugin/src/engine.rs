@@ -400,8 +400,11 @@ impl Player {
     /// Switches when the steps run (the Latency parameter); the voices restart from their
     /// seeds.
     pub fn set_schedule(&mut self, schedule: Schedule) {
+        // Each stream restarts itself from its own seed; the notes keep their pitch.
         self.current.set_schedule(schedule);
-        self.restart_voices_on_current();
+        for v in 0..MAX_VOICES {
+            self.current.set_note(v, self.voices[v].note, self.bend);
+        }
         if let Some(old) = self.outgoing.take() {
             self.retire(old);
         }

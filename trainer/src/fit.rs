@@ -471,10 +471,10 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             config.domain,
             config.parameter_count(),
             device::describe(&device),
-            match (opts.engine, device.is_cpu()) {
-                (Engine::Fused, true) => "fused engine",
-                (Engine::Fused, false) => "reference engine: the fused one is CPU-only",
-                (Engine::Reference, _) => "reference engine",
+            match (opts.engine, opts.engine.on(&device)) {
+                (Engine::Fused, Engine::Reference) => "reference engine: the fused one is CPU-only",
+                (_, Engine::Fused) => "fused engine",
+                (_, Engine::Reference) => "reference engine",
             },
             files.len(),
             data.seconds,

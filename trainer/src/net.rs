@@ -10,9 +10,8 @@ use vrnn_core::config::{Latent, Mlp, Output};
 use vrnn_core::names::{self, bias, layer, tensor_specs, weight, LOGITS, MU, SIGMA};
 use vrnn_core::{Cell, ModelConfig, ModelFile, Rng};
 
-use crate::fused::{self, Engine, ScanOutput};
-
 use crate::fused::scan::SIGMA_FLOOR;
+use crate::fused::{self, Engine, ScanOutput};
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 pub struct Net {
@@ -219,7 +218,7 @@ impl Net {
         let n = b * t;
         let xf = x.reshape((n, f))?;
         let px = self.mlp(names::PHI_X, c.phi_x, &xf)?;
-        let scanned = if self.engine == Engine::Fused && x.device().is_cpu() {
+        let scanned = if self.engine.on(x.device()) == Engine::Fused {
             fused::scan(self, &px, b, t, eps_z)?
         } else {
             self.scan_reference(&px.reshape((b, t, c.phi_x.width))?, eps_z)?

@@ -35,6 +35,17 @@ pub enum Engine {
     Reference,
 }
 
+impl Engine {
+    /// The engine that runs on `device`: the fused one is CPU-only.
+    pub fn on(self, device: &candle_core::Device) -> Engine {
+        if device.is_cpu() {
+            self
+        } else {
+            Engine::Reference
+        }
+    }
+}
+
 /// The scan's results, `[batch * steps, .]` rows b * steps + t, as the reference graph
 /// gives them.
 pub struct ScanOutput {
