@@ -59,9 +59,10 @@ enum Command {
         /// (the paper's 40; 0 skips it).
         #[arg(long, default_value_t = 40)]
         is_samples: usize,
-        /// Also the sound-match report: 30 s rendered at the default settings, measured
-        /// against the recordings (spectrum, flatness, level, rhythm, voicing, clicks), and
-        /// their resynthesis; with a verdict.
+        /// Also the sound-match report: 30 s rendered at the default settings from each of
+        /// --sound-renders seeds (from --seed on), measured against the recordings
+        /// (spectrum, flatness, level, rhythm, voicing, clicks, long pauses), and their
+        /// resynthesis; with a verdict.
         #[arg(long)]
         sound: bool,
         /// Spectrograms of the sound-match report, side by side (PNG).
@@ -73,6 +74,9 @@ enum Command {
         /// Output noise of the sound-match render [default: the model domain's].
         #[arg(long, requires = "sound")]
         noise: Option<f32>,
+        /// Renders (consecutive seeds) in the sound-match report.
+        #[arg(long, default_value_t = report::RENDERS, requires = "sound")]
+        sound_renders: usize,
         #[arg(long)]
         json: bool,
     },
@@ -196,6 +200,7 @@ fn run(cli: Cli) -> Result<()> {
             sound_png,
             temperature,
             noise,
+            sound_renders,
             json,
         } => {
             let model = model.load()?;
@@ -206,7 +211,8 @@ fn run(cli: Cli) -> Result<()> {
                 let references = recordings;
                 let defaults = RenderSettings::defaults_for(&model.config);
                 let noise = noise.unwrap_or(defaults.noise);
-                let settings = RenderSettings { seed, temperature, noise, ..defaults };
+                let renders = sound_renders;
+                let settings = RenderSettings { seed, temperature, noise, renders, ..defaults };
                 Some(report::report(
                     model,
                     &references,
@@ -231,7 +237,14 @@ fn run(cli: Cli) -> Result<()> {
         Command::Match { input, against, rate, json } => {
             let references = audio::load_all(&against, rate, 0.0)?;
             let candidate = audio::load_mono(&input, rate, 0.0)?;
-            let r = report::measure(&candidate, &references, rate, 200, None, None);
+            let r = report::measure(
+                std::slice::from_ref(&candidate),
+                &references,
+                rate,
+                200,
+                None,
+                None,
+            );
             if json {
                 println!("{}", serde_json::to_string_pretty(&r)?)
             } else {

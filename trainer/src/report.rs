@@ -15,8 +15,10 @@ use crate::plot;
 use crate::resynth::{resynthesise, Pick, ResynthOptions};
 use crate::sound::{self, Features};
 
-/// Seconds rendered for the report.
+/// Seconds rendered for the report, per render.
 pub const RENDER_SECONDS: f64 = 30.0;
+/// Renders (seeds) per report: one seed can flatter a model or sink it.
+pub const RENDERS: usize = 3;
 /// Reference audio measured per recording, at most (its first minutes).
 const REFERENCE_SECONDS: f64 = 120.0;
 /// Held-out audio resynthesised, at most.
@@ -34,15 +36,19 @@ pub mod bars {
     pub const CLICK_RATIO: f64 = 1.2;
     pub const RESYNTH_LTAS_DB: f64 = 3.0;
     pub const RESYNTH_VOICED_DIFFERENCE: f64 = 0.15;
+    /// The worst render's long-pause share at most this much above the references'.
+    pub const LONG_PAUSE_EXCESS: f64 = 0.1;
 }
 
-/// The render and its settings.
+/// The renders and their settings: `renders` renders of `seconds` each, at seeds `seed`,
+/// `seed + 1`, ...
 #[derive(Clone, Copy, Debug, Serialize)]
 pub struct RenderSettings {
     pub seconds: f64,
     pub temperature: f32,
     pub noise: f32,
     pub seed: u64,
+    pub renders: usize,
 }
 
 impl RenderSettings {
@@ -53,8 +59,23 @@ impl RenderSettings {
             temperature: DEFAULT_TEMPERATURE,
             noise: config.domain.default_noise(),
             seed: 0,
+            renders: RENDERS,
         }
     }
+
+    fn seeds(&self) -> impl Iterator<Item = u64> {
+        let first = self.seed;
+        (0..self.renders.max(1) as u64).map(move |k| first.wrapping_add(k))
+    }
+}
+
+/// The figures of one render (or one recording) that tell renders apart.
+#[derive(Clone, Debug, Serialize)]
+pub struct RenderFigures {
+    pub ltas_db: f64,
+    pub level_dbfs: f64,
+    pub voiced_fraction: f64,
+    pub long_pause_share: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -68,7 +89,10 @@ pub struct ResynthMatch {
 pub struct SoundReport {
     /// How the audio was rendered (none for a recording measured by `trainer match`).
     pub settings: Option<RenderSettings>,
+    /// The renders pooled (spectra and modulation by power, the rest averaged).
     pub generated: Features,
+    /// Each render on its own, in seed order.
+    pub per_render: Vec<RenderFigures>,
     pub reference: Features,
     pub ltas_db: f64,
     /// Generated flatness over the references'.
@@ -79,21 +103,23 @@ pub struct SoundReport {
     pub modulation_2_8: f64,
     pub voiced_fraction: f64,
     pub click_ratio: f64,
+    /// The worst render's.
+    pub long_pause_share: f64,
     pub resynth: Option<ResynthMatch>,
     /// Every bar not cleared, in words.
     pub failed: Vec<String>,
     pub verdict: String,
 }
 
-/// Frames generated at `s`'s settings and synthesised at the model's rate: what the Stream
-/// feeds its resampler (without the spread schedule's first silent frame), so frame
-/// boundaries fall on multiples of the frame size.
-pub fn render(model: Arc<Model>, s: &RenderSettings) -> Vec<f32> {
+/// Frames generated at `s`'s settings from `seed` and synthesised at the model's rate: what
+/// the Stream feeds its resampler (without the spread schedule's first silent frame), so
+/// frame boundaries fall on multiples of the frame size.
+pub fn render(model: Arc<Model>, s: &RenderSettings, seed: u64) -> Vec<f32> {
     let c = &model.config;
     let n = c.frame_size;
     let frames = (s.seconds * c.sample_rate as f64 / n as f64).ceil() as usize;
     let mut codec = domain::codec(c);
-    let mut generator = Generator::new(model.clone(), s.seed);
+    let mut generator = Generator::new(model.clone(), seed);
     let mut out = vec![0.0; frames * n];
     for o in out.chunks_exact_mut(n) {
         codec.synthesise(generator.step(s.temperature, s.noise), o);
@@ -119,20 +145,21 @@ pub fn report(
     let (rate, n) = (model.config.sample_rate, model.config.frame_size);
     let references: Vec<Vec<f32>> =
         references.iter().map(|r| first_seconds(r, rate, REFERENCE_SECONDS)).collect();
-    let generated_audio = render(model.clone(), &settings);
+    let renders: Vec<Vec<f32>> =
+        settings.seeds().map(|seed| render(model.clone(), &settings, seed)).collect();
     let resynthesised = resynthesise_held_out(&model, held_out, &settings);
     if let Some(png) = png {
         let first = resynthesised.first().map(|(o, r)| (o, r));
-        spectrograms(png, rate, &references[0], &generated_audio, first)?;
+        spectrograms(png, rate, &references[0], &renders[0], first)?;
     }
     let resynth = resynth_match(&resynthesised, rate, n);
-    Ok(measure(&generated_audio, &references, rate, n, Some(settings), resynth))
+    Ok(measure(&renders, &references, rate, n, Some(settings), resynth))
 }
 
-/// The report of any audio (`generated`, at `rate`, framed by `frame`) against
+/// The report of any audio (`renders`, at `rate`, framed by `frame`) against
 /// `references`: what `report` does after rendering, and `trainer match` on a file.
 pub fn measure(
-    generated: &[f32],
+    renders: &[Vec<f32>],
     references: &[Vec<f32>],
     rate: u32,
     frame: usize,
@@ -140,9 +167,23 @@ pub fn measure(
     resynth: Option<ResynthMatch>,
 ) -> SoundReport {
     let reference = sound::pooled(references, rate, frame);
-    let generated = sound::features(generated, rate, frame, 0);
+    let per_render: Vec<RenderFigures> = renders
+        .iter()
+        .map(|x| {
+            let f = sound::features(x, rate, frame, 0);
+            RenderFigures {
+                ltas_db: sound::ltas_distance(&f, &reference),
+                level_dbfs: f.level_dbfs,
+                voiced_fraction: f.voiced_fraction,
+                long_pause_share: f.long_pause_share,
+            }
+        })
+        .collect();
+    let generated = sound::pooled(renders, rate, frame);
     let mut r = SoundReport {
         settings,
+        per_render: per_render.clone(),
+        long_pause_share: per_render.iter().map(|f| f.long_pause_share).fold(0.0, f64::max),
         ltas_db: sound::ltas_distance(&generated, &reference),
         flatness_ratio: generated.flatness / reference.flatness.max(1e-12),
         level_difference_db: generated.level_dbfs - reference.level_dbfs,
@@ -238,6 +279,14 @@ fn failures(r: &SoundReport) -> Vec<String> {
         r.click_ratio <= CLICK_RATIO,
         format!("click ratio {:.2} (bar {CLICK_RATIO})", r.click_ratio),
     );
+    let pause_bar = r.reference.long_pause_share + LONG_PAUSE_EXCESS;
+    check(
+        r.long_pause_share <= pause_bar,
+        format!(
+            "long pauses {:.2} of the worst render (bar {pause_bar:.2}: the references' + {LONG_PAUSE_EXCESS})",
+            r.long_pause_share
+        ),
+    );
     if let Some(s) = &r.resynth {
         check(
             s.ltas_db <= RESYNTH_LTAS_DB,
@@ -314,8 +363,13 @@ impl std::fmt::Display for SoundReport {
         match &self.settings {
             Some(s) => writeln!(
                 f,
-                "sound match: {:.0} s at temperature {}, noise {}, seed {} against the references",
-                s.seconds, s.temperature, s.noise, s.seed
+                "sound match: {} renders of {:.0} s at temperature {}, noise {}, seeds {}-{} against the references",
+                s.renders,
+                s.seconds,
+                s.temperature,
+                s.noise,
+                s.seed,
+                s.seed + s.renders.max(1) as u64 - 1
             )?,
             None => writeln!(f, "sound match against the references")?,
         }
@@ -335,6 +389,25 @@ impl std::fmt::Display for SoundReport {
         )?;
         writeln!(f, "  voiced fraction: {:.2} vs {:.2}", g.voiced_fraction, r.voiced_fraction)?;
         writeln!(f, "  click ratio at frame boundaries: {:.2}", self.click_ratio)?;
+        writeln!(
+            f,
+            "  long pauses (silences of 1 s or more): {:.2} of the worst render vs {:.2}",
+            self.long_pause_share, r.long_pause_share
+        )?;
+        if self.per_render.len() > 1 {
+            let first = self.settings.map_or(0, |s| s.seed);
+            for (k, p) in self.per_render.iter().enumerate() {
+                writeln!(
+                    f,
+                    "    seed {}: spectrum {:.1} dB, level {:.1} dBFS, voiced {:.2}, long pauses {:.2}",
+                    first + k as u64,
+                    p.ltas_db,
+                    p.level_dbfs,
+                    p.voiced_fraction,
+                    p.long_pause_share
+                )?;
+            }
+        }
         if let Some(s) = &self.resynth {
             writeln!(
                 f,

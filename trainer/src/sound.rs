@@ -13,7 +13,10 @@
 //!   zero, peaks above 0.5 at a lag of a 60 - 400 Hz pitch (a period of one model frame, the
 //!   buzz of a frame grid, does not count);
 //! - click ratio: energy of the second difference at frame boundaries over its mean
-//!   elsewhere (about 1 for natural audio, far above for a click at every boundary).
+//!   elsewhere (about 1 for natural audio, far above for a click at every boundary);
+//! - long-pause share: the share of the time in silences of a second or more (10 ms frames
+//!   40 dB below the loudest second), near 0 for running speech and 1 for a voice that fell
+//!   silent.
 //!
 //! "Active" frames are those within 35 dB of the loudest (95th percentile) frame.
 
@@ -41,6 +44,10 @@ const VOICING_F0_MAX: u32 = 400;
 const FRAME_GRID_LAGS: usize = 2;
 /// A correlation peak within this share of the best one is the period (not its multiple).
 const PERIOD_PEAK: f64 = 0.9;
+/// A pause frame is this far below the loudest second.
+const PAUSE_DB: f64 = 40.0;
+/// Silences at least this long are long pauses.
+const LONG_PAUSE_SECONDS: f64 = 1.0;
 
 /// What the figures measure on one signal (or several, pooled).
 #[derive(Clone, Debug, Serialize, Deserialize, PartialEq)]
@@ -53,6 +60,9 @@ pub struct Features {
     pub modulation: Vec<f64>,
     pub voiced_fraction: f64,
     pub click_ratio: f64,
+    /// Share of the duration in silences of LONG_PAUSE_SECONDS or more.
+    #[serde(default)]
+    pub long_pause_share: f64,
 }
 
 impl Features {
@@ -79,6 +89,7 @@ fn features_and_bands(x: &[f32], rate: u32, frame: usize, phase: usize) -> (Feat
         modulation: modulation(x, rate),
         voiced_fraction: voiced_fraction(x, rate, frame, &active),
         click_ratio: click_ratio(x, frame, phase),
+        long_pause_share: long_pause_share(x, rate),
     };
     (f, bands)
 }
@@ -106,6 +117,7 @@ pub fn pooled(signals: &[Vec<f32>], rate: u32, frame: usize) -> Features {
         modulation,
         voiced_fraction: mean(&|e| e.voiced_fraction),
         click_ratio: mean(&|e| e.click_ratio),
+        long_pause_share: mean(&|e| e.long_pause_share),
     }
 }
 
@@ -296,6 +308,34 @@ fn modulation(x: &[f32], rate: u32) -> Vec<f64> {
         return vec![1.0 / bands.len() as f64; bands.len()];
     }
     bands.iter().map(|b| b / total).collect()
+}
+
+/// Share of the 10 ms frames that lie in a run of at least LONG_PAUSE_SECONDS of frames
+/// PAUSE_DB below the RMS of the loudest second (a threshold that a voice silent most of
+/// the time cannot drag down, and that no single click lifts).
+fn long_pause_share(x: &[f32], rate: u32) -> f64 {
+    let hop = (rate as f64 * ENVELOPE_SECONDS).round() as usize;
+    let second = (rate as usize).min(x.len()).max(1);
+    let loudest = x
+        .chunks(second)
+        .map(|c| c.iter().map(|v| *v as f64 * *v as f64).sum::<f64>() / c.len() as f64)
+        .fold(0.0, f64::max)
+        .sqrt();
+    let threshold = loudest * 10f64.powf(-PAUSE_DB / 20.0);
+    let long = (LONG_PAUSE_SECONDS / ENVELOPE_SECONDS).round() as usize;
+    let env = envelope(x, hop);
+    let (mut run, mut in_long_pauses) = (0, 0);
+    for r in env.iter().chain(std::iter::once(&f64::INFINITY)) {
+        if *r < threshold || loudest == 0.0 {
+            run += 1;
+        } else {
+            if run >= long {
+                in_long_pauses += run;
+            }
+            run = 0;
+        }
+    }
+    in_long_pauses as f64 / env.len().max(1) as f64
 }
 
 /// Fraction of active 40 ms frames (hop 10 ms) with a pitch in 60 - 400 Hz.
@@ -490,6 +530,25 @@ mod tests {
         }
         assert!(features(&x, RATE, 200, 0).voiced_fraction < 0.05);
         assert!(features(&x, RATE, 160, 0).voiced_fraction > 0.9, "the same at another frame size");
+    }
+
+    #[test]
+    fn long_pauses_are_counted_and_short_ones_are_not() {
+        let second = RATE as usize;
+        let talk = buzz(4.0);
+        let mut x = talk.clone();
+        x.extend(vec![0.0; second * 3]);
+        x.extend(&talk);
+        x.extend(vec![0.0; second / 2]);
+        x.extend(&talk);
+        let share = features(&x, RATE, 200, 0).long_pause_share;
+        // 3 s of 15.5 s, plus the buzz's own syllable gaps (each under a second): not counted.
+        assert!((share - 3.0 / 15.5).abs() < 0.01, "{share}");
+        assert_eq!(features(&white(5.0, 3), RATE, 200, 0).long_pause_share, 0.0);
+        let mut fell_silent = talk.clone();
+        fell_silent.extend(white(12.0, 4).iter().map(|v| v * 1e-3));
+        let share = features(&fell_silent, RATE, 200, 0).long_pause_share;
+        assert!((share - 0.75).abs() < 0.01, "a voice 60 dB down is silent: {share}");
     }
 
     #[test]

@@ -279,9 +279,14 @@ fn eval_sound_reports_the_figures_a_verdict_and_spectrograms() {
         "modulation_l1",
         "voiced_fraction",
         "click_ratio",
+        "long_pause_share",
     ] {
         assert!(sound[key].as_f64().is_some_and(f64::is_finite), "{key} in {sound}");
     }
+    let renders = sound["per_render"].as_array().unwrap();
+    assert_eq!(renders.len(), 3, "three seeds by default: {sound}");
+    let worst = renders.iter().map(|r| r["long_pause_share"].as_f64().unwrap()).fold(0.0, f64::max);
+    assert_eq!(sound["long_pause_share"].as_f64(), Some(worst), "the worst render's");
     assert!(sound["resynth"]["ltas_db"].as_f64().is_some(), "{sound}");
     assert!(sound["verdict"].as_str().is_some_and(|v| v.contains("match")), "{sound}");
     assert!(json["evaluation"]["frames"].as_f64().is_some());
