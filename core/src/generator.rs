@@ -1,6 +1,7 @@
 //! One voice: the VRNN's recurrence, one frame per step, with state and scratch allocated
-//! once. `step` samples from the prior (generation); `step_posterior` runs the encoder on a
-//! given frame (evaluation, analysis, resynthesis).
+//! once. `step` samples from the prior (generation); `begin_follow_step` follows an input
+//! frame through the encoder while generating (live resynthesis); `step_posterior` runs the
+//! encoder on a given frame and feeds that frame back (evaluation, analysis, resynthesis).
 
 use std::ops::Range;
 use std::sync::Arc;
@@ -71,6 +72,8 @@ struct Scratch {
     mu_x: Vec<f32>,
     sigma_x: Vec<f32>,
     x: Vec<f32>,
+    /// The followed input frame, normalised.
+    x_in: Vec<f32>,
     frame: Vec<f32>,
 }
 
@@ -121,6 +124,7 @@ impl Generator {
             mu_x: vec![0.0; f],
             sigma_x: vec![0.0; f],
             x: pad_vec(f),
+            x_in: pad_vec(f),
             frame: vec![0.0; f],
         };
         let noise = StepNoise { eps_z: vec![0.0; z], eps_x: vec![0.0; f], u: 0.5 };
@@ -138,16 +142,18 @@ impl Generator {
             component: 0,
             step_cost: 0,
         };
-        g.step_cost = g.count_step_cost();
+        g.step_cost = g.count_step_cost(false);
         g
     }
 
-    fn count_step_cost(&self) -> usize {
+    /// Bytes of weights a step streams: a free one's (`step_cost`), or with `following`
+    /// one that also runs phi_x and the encoder on its input.
+    fn count_step_cost(&self, following: bool) -> usize {
         let (mut stage, mut cost) = (Stage::Start, 0);
         while stage != Stage::Done {
             let (rows, row_bytes) = self.stage_size(stage);
             cost += rows * row_bytes;
-            stage = self.after(stage);
+            stage = self.next_stage(stage, following);
         }
         cost
     }
@@ -268,9 +274,36 @@ impl Generator {
         self.job = Job::start(temperature, noise);
     }
 
-    /// Bytes of weights a whole step streams: the unit of `work`'s budget.
+    /// Starts a step that follows `input` (a frame of the domain's values, unnormalised, as
+    /// `step_posterior` takes): z_t is drawn from the Gaussian whose mean and log-sigma lie
+    /// `follow` (0 to 1) of the way from the prior's to the encoder's q(z_t | input, h), with
+    /// the latent's sigma scaled by `temperature`. The generated frame, not the input, is
+    /// fed back, so the voice carries on in its own words when the input stops. At follow
+    /// 0 (or in a model without a latent) the step is exactly `begin_step`'s, and both draw
+    /// the same randomness. `work` then carries it out in pieces, as a generation step.
+    pub fn begin_follow_step(&mut self, input: &[f32], follow: f32, temperature: f32, noise: f32) {
+        self.begin_step(temperature, noise);
+        let m = &*self.model;
+        if follow > 0.0 && m.encoder.is_some() {
+            let raw = &input[..m.config.frame_dim()];
+            let norm = m.frame_std.iter().zip(&m.frame_mean);
+            for ((x, raw), (std, mean)) in self.s.x_in.iter_mut().zip(raw).zip(norm) {
+                // A non-finite input frame is followed as silence at the model's mean.
+                *x = if raw.is_finite() { (raw - mean) / std } else { 0.0 };
+            }
+            self.job.follow = follow.min(1.0);
+        }
+    }
+
+    /// Bytes of weights a whole generation step streams: the unit of `work`'s budget.
     pub fn step_cost(&self) -> usize {
         self.step_cost
+    }
+
+    /// Bytes of weights a step that follows an input streams (phi_x and the encoder on top
+    /// of `step_cost`; the same for a model without a latent).
+    pub fn follow_step_cost(&self) -> usize {
+        self.count_step_cost(self.model.encoder.is_some())
     }
 
     /// Whether a step has begun and not finished.
@@ -314,17 +347,27 @@ impl Generator {
         self.work(usize::MAX);
     }
 
-    /// The stage that follows `stage` in this model.
+    /// The stage that follows `stage` in the running step.
     fn after(&self, stage: Stage) -> Stage {
+        self.next_stage(stage, self.job.follow > 0.0)
+    }
+
+    /// The stage that follows `stage` in this model, in a step that follows an input or not.
+    fn next_stage(&self, stage: Stage, following: bool) -> Stage {
         let m = &*self.model;
         let latent = m.phi_z.is_some();
+        let z_from = if following { Stage::Mlp(Net::PhiXInput, 0) } else { Stage::SampleZ };
         match stage {
             Stage::Start if m.prior.is_some() => Stage::Mlp(Net::Prior, 0),
-            Stage::Start if latent => Stage::SampleZ,
+            Stage::Start if latent => z_from,
             Stage::Start => Stage::Embed,
             Stage::Mlp(net, i) if i + 1 < net_mlp(m, net).layers().len() => Stage::Mlp(net, i + 1),
             Stage::Mlp(Net::Prior, _) => Stage::PriorHead,
-            Stage::PriorHead => Stage::SampleZ,
+            Stage::PriorHead => z_from,
+            Stage::Mlp(Net::PhiXInput, _) => Stage::EncoderInput,
+            Stage::EncoderInput => Stage::Mlp(Net::Encoder, 0),
+            Stage::Mlp(Net::Encoder, _) => Stage::EncoderHead,
+            Stage::EncoderHead => Stage::SampleZ,
             Stage::SampleZ => Stage::Mlp(Net::PhiZ, 0),
             Stage::Mlp(Net::PhiZ, _) => Stage::Embed,
             Stage::Embed => Stage::Mlp(Net::Decoder, 0),
@@ -352,6 +395,9 @@ impl Generator {
             Stage::PriorHead => {
                 m.prior.as_ref().map_or((0, 0), |p| (2 * p.mu.out(), p.mu.row_bytes()))
             }
+            Stage::EncoderHead => {
+                m.encoder.as_ref().map_or((0, 0), |e| (2 * e.mu.out(), e.mu.row_bytes()))
+            }
             Stage::OutputHead => (2 * m.config.frame_dim(), m.decoder.mu.row_bytes()),
             Stage::InputGates => (gates, ih),
             Stage::HiddenGates => (gates, hh),
@@ -371,6 +417,8 @@ impl Generator {
                     Net::PhiZ => (&s.z[..], s.phi_z.as_mut()),
                     Net::Decoder => (&s.dec_in[..], Some(&mut s.decoder)),
                     Net::PhiX => (&s.x[..], Some(&mut s.phi_x)),
+                    Net::PhiXInput => (&s.x_in[..], Some(&mut s.phi_x)),
+                    Net::Encoder => (&s.enc_in[..], s.encoder.as_mut()),
                 };
                 let scratch = scratch.expect("scratch exists for every network present");
                 net_mlp(m, net).layer_rows(isa, i, rows, input, scratch);
@@ -378,6 +426,11 @@ impl Generator {
             Stage::PriorHead => {
                 if let (Some(p), Some(ps)) = (&m.prior, &s.prior) {
                     head_rows(p, isa, 0, rows, ps.output(), &mut s.mu0, &mut s.sigma0);
+                }
+            }
+            Stage::EncoderHead => {
+                if let (Some(e), Some(es)) = (&m.encoder, &s.encoder) {
+                    head_rows(e, isa, 0, rows, es.output(), &mut s.mu_z, &mut s.sigma_z);
                 }
             }
             Stage::OutputHead => {
@@ -395,14 +448,26 @@ impl Generator {
     fn run_glue(&mut self, stage: Stage) {
         let m = &*self.model;
         let isa = self.isa;
-        let (t, noise) = (self.job.temperature, self.job.noise);
+        let (t, noise, f) = (self.job.temperature, self.job.noise, self.job.follow);
         let eps = &self.noise;
         let s = &mut self.s;
         match stage {
+            Stage::SampleZ if f > 0.0 => {
+                for i in 0..s.mu0.len() {
+                    let mu = (1.0 - f) * s.mu0[i] + f * s.mu_z[i];
+                    let sigma = ((1.0 - f) * s.sigma0[i].ln() + f * s.sigma_z[i].ln()).exp();
+                    s.z[i] = mu + t * sigma * eps.eps_z[i];
+                }
+            }
             Stage::SampleZ => {
                 for i in 0..s.mu0.len() {
                     s.z[i] = s.mu0[i] + t * s.sigma0[i] * eps.eps_z[i];
                 }
+            }
+            Stage::EncoderInput => {
+                let (wx, h) = (m.config.phi_x.width, m.config.hidden);
+                s.enc_in[..wx].copy_from_slice(&s.phi_x.output()[..wx]);
+                s.enc_in[wx..wx + h].copy_from_slice(&self.state.h[..h]);
             }
             Stage::Embed => embed(m, &self.state.h, s),
             Stage::Pick => {
@@ -427,6 +492,7 @@ impl Generator {
             Stage::Start
             | Stage::Mlp(..)
             | Stage::PriorHead
+            | Stage::EncoderHead
             | Stage::OutputHead
             | Stage::InputGates
             | Stage::HiddenGates
@@ -537,11 +603,14 @@ struct Job {
     spent: usize,
     temperature: f32,
     noise: f32,
+    /// How far z_t moves from the prior towards the encoder's posterior of the input
+    /// frame (0: a free generation step, which skips the encoder).
+    follow: f32,
 }
 
 impl Job {
     fn start(temperature: f32, noise: f32) -> Job {
-        Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise }
+        Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise, follow: 0.0 }
     }
 
     fn idle() -> Job {
@@ -556,7 +625,8 @@ fn net_mlp(m: &Model, net: Net) -> &Mlp {
         Net::Prior => &m.prior.as_ref().expect("prior stage without a prior").trunk,
         Net::PhiZ => m.phi_z.as_ref().expect("phi_z stage without a latent"),
         Net::Decoder => &m.decoder.trunk,
-        Net::PhiX => &m.phi_x,
+        Net::PhiX | Net::PhiXInput => &m.phi_x,
+        Net::Encoder => &m.encoder.as_ref().expect("encoder stage without an encoder").trunk,
     }
 }
 
@@ -564,6 +634,9 @@ fn net_mlp(m: &Model, net: Net) -> &Mlp {
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Net {
     Prior,
+    /// phi_x of the followed input frame (a following step only).
+    PhiXInput,
+    Encoder,
     PhiZ,
     Decoder,
     PhiX,
@@ -577,6 +650,10 @@ enum Stage {
     Mlp(Net, usize),
     /// The prior's mu and sigma rows.
     PriorHead,
+    /// phi_x(input) and h_{t-1} into the encoder's input (a following step only).
+    EncoderInput,
+    /// The encoder's mu and sigma rows.
+    EncoderHead,
     SampleZ,
     /// phi_z(z) and h_{t-1} into the decoder's input.
     Embed,
