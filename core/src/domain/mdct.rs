@@ -9,7 +9,7 @@
 //! built-in voice's size (`cargo bench -p vrnn-core -- domain/`), with no state beyond the
 //! tables.
 
-use super::FrameCodec;
+use super::{FrameCodec, LiveAnalyser};
 use crate::kernel::Isa;
 use crate::nn::{pad_vec, Dense};
 
@@ -86,5 +86,34 @@ impl FrameCodec for Mdct {
 
     fn latency_frames(&self) -> usize {
         1
+    }
+}
+
+/// Frame k from hops k - 1 and k: the block offline analysis reads for it.
+pub struct LiveMdct {
+    mdct: Mdct,
+    block: Vec<f32>,
+}
+
+impl LiveMdct {
+    pub fn new(n: usize) -> LiveMdct {
+        LiveMdct { mdct: Mdct::new(n), block: pad_vec(2 * n) }
+    }
+}
+
+impl LiveAnalyser for LiveMdct {
+    fn push(&mut self, hop: &[f32], frame: &mut [f32]) {
+        let n = self.mdct.n;
+        self.block.copy_within(n..2 * n, 0);
+        self.block[n..2 * n].copy_from_slice(hop);
+        self.mdct.analysis.forward(self.mdct.isa, &self.block, frame);
+    }
+
+    fn lookahead(&self) -> usize {
+        0
+    }
+
+    fn reset(&mut self) {
+        self.block.fill(0.0);
     }
 }

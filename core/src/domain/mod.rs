@@ -2,16 +2,17 @@
 //! paper's (x_t = 200 waveform samples); `Mdct` sees each frame through an orthogonal lapped
 //! transform, so the likelihood stays exact in the waveform's own scale while the model
 //! works on spectral coefficients; `Hnm` holds a vocoder's parameters (f0 and harmonic and
-//! noise envelopes), so voiced harmonics and formants come from the synthesiser. Analysis (waveform to frames) serves training,
-//! evaluation and resynthesis; synthesis (frames to waveform) runs in the audio thread.
+//! noise envelopes), so voiced harmonics and formants come from the synthesiser. Analysis
+//! (waveform to frames) serves training, evaluation and resynthesis, and live analysis the
+//! input a voice follows; synthesis (frames to waveform) runs in the audio thread.
 
 pub mod hnm;
 mod mdct;
 mod time;
 
 pub use hnm::Hnm;
-pub use mdct::Mdct;
-pub use time::Time;
+pub use mdct::{LiveMdct, Mdct};
+pub use time::{LiveTime, Time};
 
 use crate::config::{Domain, ModelConfig};
 
@@ -36,6 +37,28 @@ pub trait FrameCodec: Send {
     }
     /// Moves the spectral envelope (formants) by `ratio`, where the domain can.
     fn set_formant(&mut self, _ratio: f32) {}
+}
+
+/// Live analysis: the frames of a signal that arrives one hop (the frame size) at a time,
+/// allocation-free after construction (live input runs it in the audio thread).
+pub trait LiveAnalyser: Send {
+    /// Takes the next hop of samples; writes frame k - `lookahead()` after hop k (frame t
+    /// as offline analysis numbers it; those before the first are of the silence before the
+    /// signal).
+    fn push(&mut self, hop: &[f32], frame: &mut [f32]);
+    /// Hops a frame waits for the samples after it that its analysis reads.
+    fn lookahead(&self) -> usize;
+    /// Forgets the signal so far.
+    fn reset(&mut self);
+}
+
+/// The live analyser of a model's domain (allocates: build it outside the audio thread).
+pub fn live_analyser(config: &ModelConfig) -> Box<dyn LiveAnalyser> {
+    match config.domain {
+        Domain::Time => Box::new(LiveTime),
+        Domain::Mdct => Box::new(LiveMdct::new(config.frame_size)),
+        Domain::Hnm => Box::new(hnm::LiveHnm::new(config.sample_rate, config.frame_size)),
+    }
 }
 
 /// The codec of a model's domain (allocates its tables: build it outside the audio thread).

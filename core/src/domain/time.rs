@@ -1,6 +1,6 @@
 //! The paper's domain: a frame is `frame_size` consecutive waveform samples.
 
-use super::FrameCodec;
+use super::{FrameCodec, LiveAnalyser};
 
 pub struct Time {
     frame: usize,
@@ -27,4 +27,19 @@ impl FrameCodec for Time {
     fn latency_frames(&self) -> usize {
         0
     }
+}
+
+/// A frame is its hop of samples.
+pub struct LiveTime;
+
+impl LiveAnalyser for LiveTime {
+    fn push(&mut self, hop: &[f32], frame: &mut [f32]) {
+        frame.copy_from_slice(hop);
+    }
+
+    fn lookahead(&self) -> usize {
+        0
+    }
+
+    fn reset(&mut self) {}
 }

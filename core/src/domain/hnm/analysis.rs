@@ -19,16 +19,17 @@ use super::bands::Bands;
 use super::pitch::{Pitch, Yin};
 use super::{BANDS, DIM, F0, FLOOR, HARMONIC, NOISE};
 
-/// The contour's value where a recording has no voiced frame at all.
-const UNVOICED_F0: f32 = 120.0;
 /// Frames in the median that removes single-frame octave errors from the contour.
-const MEDIAN: usize = 5;
+pub(super) const MEDIAN: usize = 5;
 /// The least share of a band's power that harmonics or noise take (-25 dB): an unvoiced
 /// band's harmonics are this far under its noise, a fully periodic band's noise this far
 /// under its harmonics.
 const MIN_SHARE: f32 = 0.003;
 /// RMS of the dither (-100 dBFS, about 16-bit quantisation noise).
-const DITHER: f32 = 1e-5;
+pub(super) const DITHER: f32 = 1e-5;
+pub(super) const DITHER_SEED: u64 = 0xD1_7E5;
+/// Where a recording has no voiced frame yet: the contour's value.
+pub(super) const UNVOICED_F0: f32 = 120.0;
 
 pub struct Analyser {
     hop: usize,
@@ -43,6 +44,24 @@ pub struct Analyser {
     harmonicity: Spectrum,
     /// The harmonicity window's normalised autocorrelation at each lag.
     window_acf: Vec<f32>,
+}
+
+/// One spectrum's working buffers, made once.
+struct FftBuffers {
+    input: Vec<f32>,
+    output: Vec<realfft::num_complex::Complex<f32>>,
+    scratch: Vec<realfft::num_complex::Complex<f32>>,
+}
+
+/// The buffers one frame's analysis works in (allocated once: live analysis reuses them).
+pub struct FrameBuffers {
+    envelope: FftBuffers,
+    harmonicity: FftBuffers,
+    power: Vec<f32>,
+    harm_power: Vec<f32>,
+    /// A pitch segment and YIN's difference function.
+    pub(super) segment: Vec<f32>,
+    pub(super) diff: Vec<f32>,
 }
 
 /// A windowed power spectrum of one length.
@@ -66,19 +85,27 @@ impl Spectrum {
         self.fft.len()
     }
 
-    /// |X_b|^2 of the window times the samples around `centre` (zeros outside the signal).
-    fn power(&self, signal: &[f32], centre: usize, power: &mut Vec<f32>) {
+    /// |X_b|^2 of the window times the samples around `centre` (zeros outside the signal),
+    /// into `power` (its capacity kept: allocation-free once it has grown).
+    fn power(&self, signal: &[f32], centre: usize, b: &mut FftBuffers, power: &mut Vec<f32>) {
         let n = self.window.len();
-        let mut input = self.fft.make_input_vec();
         let start = centre as isize - (n / 2) as isize;
-        for (i, (v, w)) in input.iter_mut().zip(&self.window).enumerate() {
+        for (i, (v, w)) in b.input.iter_mut().zip(&self.window).enumerate() {
             *v = sample(signal, start + i as isize) * w;
         }
-        let mut output = self.fft.make_output_vec();
+        b.input[n..].fill(0.0);
         // The lengths come from the plan, so this cannot fail.
-        let _ = self.fft.process(&mut input, &mut output);
+        let _ = self.fft.process_with_scratch(&mut b.input, &mut b.output, &mut b.scratch);
         power.clear();
-        power.extend(output.iter().map(|c| c.norm_sqr()));
+        power.extend(b.output.iter().map(|c| c.norm_sqr()));
+    }
+
+    fn buffers(&self) -> FftBuffers {
+        FftBuffers {
+            input: self.fft.make_input_vec(),
+            output: self.fft.make_output_vec(),
+            scratch: self.fft.make_scratch_vec(),
+        }
     }
 
     fn window_power(&self) -> f32 {
@@ -122,49 +149,83 @@ impl Analyser {
 
     /// Frames 0..=ceil(L/hop), frame t centred on sample t * hop.
     pub fn analyse(&self, signal: &[f32]) -> Vec<f32> {
-        let mut rng = crate::Rng::new(0xD1_7E5);
+        let mut rng = crate::Rng::new(DITHER_SEED);
         let dithered: Vec<f32> = signal.iter().map(|v| v + DITHER * rng.gaussian()).collect();
         let signal = &dithered[..];
         let frames = signal.len().div_ceil(self.hop) + 1;
-        let f0 = self.contour(signal, frames);
+        let mut b = self.buffers();
+        let f0 = self.contour(signal, frames, &mut b);
         let mut out = vec![0.0; frames * DIM];
-        let (mut power, mut harm_power) = (Vec::new(), Vec::new());
-        let norm = self.envelope.window_power();
         for (t, frame) in out.chunks_exact_mut(DIM).enumerate() {
-            let centre = t * self.hop;
-            self.envelope.power(signal, centre, &mut power);
-            if f0[t].1.is_some() {
-                self.harmonicity.power(signal, centre, &mut harm_power);
-            }
-            frame[F0] = f0[t].0.ln();
-            for j in 0..BANDS {
-                let bins = &power[self.band_bins[j].clone()];
-                let density = bins.iter().sum::<f32>() / (bins.len() as f32 * norm);
-                let h = f0[t]
-                    .1
-                    .map_or(MIN_SHARE, |f0| self.harmonic_share(&harm_power, j, f0))
-                    .clamp(MIN_SHARE, 1.0 - MIN_SHARE);
-                frame[HARMONIC + j] = 0.5 * (h * density + FLOOR).ln();
-                frame[NOISE + j] = 0.5 * ((1.0 - h) * density + FLOOR).ln();
-            }
+            self.frame_at(signal, t * self.hop, f0[t], &mut b, frame);
         }
         out
     }
 
+    /// Working buffers for `frame_at` and `pitch_at`.
+    pub fn buffers(&self) -> FrameBuffers {
+        let segment = self.yin.segment_len();
+        FrameBuffers {
+            envelope: self.envelope.buffers(),
+            harmonicity: self.harmonicity.buffers(),
+            power: Vec::with_capacity(self.envelope.fft_len() / 2 + 1),
+            harm_power: Vec::with_capacity(self.harmonicity.fft_len() / 2 + 1),
+            segment: vec![0.0; segment],
+            diff: vec![0.0; segment],
+        }
+    }
+
+    /// Samples a frame reads on either side of its centre.
+    pub fn reach(&self) -> usize {
+        let half = |n: usize| n / 2 + 1;
+        half(self.yin.segment_len()).max(half(self.envelope.window.len()))
+    }
+
+    /// YIN's pitch of the segment centred on `centre`.
+    pub fn pitch_at(&self, signal: &[f32], centre: usize, b: &mut FrameBuffers) -> Pitch {
+        let start = centre as isize - (b.segment.len() / 2) as isize;
+        for (i, v) in b.segment.iter_mut().enumerate() {
+            *v = sample(signal, start + i as isize);
+        }
+        self.yin.estimate(&b.segment, &mut b.diff)
+    }
+
+    /// The frame centred on `centre`: `f0` is the contour's value there and whether the
+    /// frame is voiced (then its bands are split into harmonics and noise at that f0).
+    pub fn frame_at(
+        &self,
+        signal: &[f32],
+        centre: usize,
+        f0: (f32, Option<f32>),
+        b: &mut FrameBuffers,
+        frame: &mut [f32],
+    ) {
+        let norm = self.envelope.window_power();
+        self.envelope.power(signal, centre, &mut b.envelope, &mut b.power);
+        if f0.1.is_some() {
+            self.harmonicity.power(signal, centre, &mut b.harmonicity, &mut b.harm_power);
+        }
+        frame[F0] = f0.0.ln();
+        for j in 0..BANDS {
+            let bins = &b.power[self.band_bins[j].clone()];
+            let density = bins.iter().sum::<f32>() / (bins.len() as f32 * norm);
+            let h =
+                f0.1.map_or(MIN_SHARE, |f0| self.harmonic_share(&b.harm_power, j, f0))
+                    .clamp(MIN_SHARE, 1.0 - MIN_SHARE);
+            frame[HARMONIC + j] = 0.5 * (h * density + FLOOR).ln();
+            frame[NOISE + j] = 0.5 * ((1.0 - h) * density + FLOOR).ln();
+        }
+    }
+
     /// Each frame's f0 (a smooth contour through unvoiced frames) and whether it is voiced.
-    fn contour(&self, signal: &[f32], frames: usize) -> Vec<(f32, Option<f32>)> {
-        let mut segment = vec![0.0; self.yin.segment_len()];
-        let mut diff = vec![0.0; self.yin.segment_len()];
-        let half = (segment.len() / 2) as isize;
-        let pitch: Vec<Pitch> = (0..frames)
-            .map(|t| {
-                let start = (t * self.hop) as isize - half;
-                for (i, v) in segment.iter_mut().enumerate() {
-                    *v = sample(signal, start + i as isize);
-                }
-                self.yin.estimate(&segment, &mut diff)
-            })
-            .collect();
+    fn contour(
+        &self,
+        signal: &[f32],
+        frames: usize,
+        b: &mut FrameBuffers,
+    ) -> Vec<(f32, Option<f32>)> {
+        let pitch: Vec<Pitch> =
+            (0..frames).map(|t| self.pitch_at(signal, t * self.hop, b)).collect();
         // A frame is voiced when most of the three around it are (no single-frame gaps or
         // blips), and its f0 is the median of the voiced ones among the five around it.
         let voiced: Vec<bool> = (0..frames)

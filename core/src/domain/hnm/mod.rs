@@ -17,10 +17,12 @@
 
 mod analysis;
 mod bands;
+mod live;
 mod pitch;
 mod synthesis;
 
 pub use analysis::Analyser;
+pub use live::LiveHnm;
 pub use synthesis::Synthesiser;
 
 use super::FrameCodec;
