@@ -275,12 +275,15 @@ impl Generator {
     }
 
     /// Starts a step that follows `input` (a frame of the domain's values, unnormalised, as
-    /// `step_posterior` takes): z_t is drawn from the Gaussian whose mean and log-sigma lie
-    /// `follow` (0 to 1) of the way from the prior's to the encoder's q(z_t | input, h), with
-    /// the latent's sigma scaled by `temperature`. The generated frame, not the input, is
-    /// fed back, so the voice carries on in its own words when the input stops. At follow
-    /// 0 (or in a model without a latent) the step is exactly `begin_step`'s, and both draw
-    /// the same randomness. `work` then carries it out in pieces, as a generation step.
+    /// `step_posterior` takes) by `follow` (0 to 1): z_t is drawn from the Gaussian whose
+    /// mean and log-sigma lie that far from the prior's towards the encoder's
+    /// q(z_t | input, h), its sigma scaled by `temperature`, and the recurrence hears the
+    /// same blend of the input and the generated frame. At 1 with temperature and noise 0
+    /// this is the posterior reconstruction (`step_posterior` with the mean); at 0, or in a
+    /// model without a latent, exactly `begin_step`'s step, with the same randomness; once
+    /// the input stops (the caller goes back to `begin_step`) the recurrence goes on from
+    /// what it has heard. The returned frame is always the generated one. `work` carries
+    /// the step out in pieces, as a generation step.
     pub fn begin_follow_step(&mut self, input: &[f32], follow: f32, temperature: f32, noise: f32) {
         self.begin_step(temperature, noise);
         let m = &*self.model;
@@ -416,6 +419,7 @@ impl Generator {
                     Net::Prior => (&self.state.h[..], s.prior.as_mut()),
                     Net::PhiZ => (&s.z[..], s.phi_z.as_mut()),
                     Net::Decoder => (&s.dec_in[..], Some(&mut s.decoder)),
+                    Net::PhiX if self.job.follow > 0.0 => (&s.x_in[..], Some(&mut s.phi_x)),
                     Net::PhiX => (&s.x[..], Some(&mut s.phi_x)),
                     Net::PhiXInput => (&s.x_in[..], Some(&mut s.phi_x)),
                     Net::Encoder => (&s.enc_in[..], s.encoder.as_mut()),
@@ -482,6 +486,12 @@ impl Generator {
             Stage::SampleX => {
                 for i in 0..m.config.frame_dim() {
                     s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
+                }
+                if f > 0.0 {
+                    // What the recurrence hears: the input as far as the step follows it.
+                    for (x_in, x) in s.x_in.iter_mut().zip(&s.x) {
+                        *x_in = f * *x_in + (1.0 - f) * x;
+                    }
                 }
             }
             Stage::Feed => feed_x(m, s),

@@ -9,6 +9,7 @@ pub mod domain;
 pub mod file;
 pub mod generator;
 pub mod kernel;
+pub mod listen;
 pub mod model;
 pub mod names;
 pub mod nn;
@@ -22,6 +23,7 @@ pub use config::{
 pub use file::{write_atomic, ModelError, ModelFile};
 pub use generator::{Generator, PosteriorStep, PosteriorZ, StepNoise};
 pub use kernel::{Isa, Precision};
+pub use listen::Listener;
 pub use model::Model;
 pub use rng::Rng;
-pub use stream::{Schedule, Stream, StreamError};
+pub use stream::{Follow, Schedule, Stream, StreamError};

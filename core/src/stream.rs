@@ -13,6 +13,7 @@ use rubato::{
 
 use crate::domain::{self, FrameCodec};
 use crate::generator::Generator;
+use crate::listen::Listener;
 use crate::model::Model;
 
 pub const MIN_HOST_RATE: f64 = 8_000.0;
@@ -74,9 +75,21 @@ pub struct Stream {
     /// Host samples since the running step began, and over how many to spread it.
     since_begin: usize,
     horizon: usize,
+    /// Bytes of weights the running step streams.
+    step_bytes: usize,
+    /// Host samples played since the start (what a followed input is matched against).
+    position: u64,
 }
 
-fn sinc_parameters() -> SincInterpolationParameters {
+/// What a step follows: a live input's frames, by how much.
+#[derive(Clone, Copy)]
+pub struct Follow<'a> {
+    pub input: &'a Listener,
+    /// 0 (improvise from the prior) to 1 (the encoder's posterior of the input).
+    pub amount: f32,
+}
+
+pub(crate) fn sinc_parameters() -> SincInterpolationParameters {
     // 256 taps with Blackman-Harris keep images and aliases below -100 dB (tested); linear
     // interpolation of a 256-times oversampled kernel is as clean as cubic at half the cost.
     SincInterpolationParameters {
@@ -140,6 +153,8 @@ impl Stream {
             frames: 0,
             since_begin: 0,
             horizon: 1,
+            step_bytes: 0,
+            position: 0,
         };
         stream.start();
         Ok(stream)
@@ -204,6 +219,7 @@ impl Stream {
         self.out_len = 0;
         self.out_pos = 0;
         self.frames = 0;
+        self.position = 0;
         self.start();
     }
 
@@ -215,7 +231,7 @@ impl Stream {
             Schedule::Immediate => self.frame_pos = self.frame.len(),
             Schedule::Spread => {
                 self.frame_pos = 0;
-                self.begin_step();
+                self.begin_step(None);
             }
         }
     }
@@ -238,11 +254,19 @@ impl Stream {
         self.frames
     }
 
+    /// Host samples from an input sample to its sound in the output when the stream follows
+    /// `input`: the listener's delay, the wait for the next step to begin (half a frame on
+    /// average), and the stream's own latency.
+    pub fn follow_latency(&self, input: &Listener) -> usize {
+        let half_frame = self.frame.len() as f64 * self.base_ratio / 2.0;
+        input.latency() + half_frame.round() as usize + self.latency()
+    }
+
     /// The next sample at the host rate.
     #[inline]
     pub fn next_sample(&mut self) -> f32 {
         if self.out_pos == self.out_len {
-            self.refill();
+            self.refill(None);
         }
         self.out_pos += 1;
         self.played(1);
@@ -251,10 +275,18 @@ impl Stream {
 
     /// Fills `out` with the next samples at the host rate.
     pub fn process(&mut self, out: &mut [f32]) {
+        self.process_following(out, None);
+    }
+
+    /// As `process`, each step following `follow`'s input (when given and its gate is
+    /// open) by its amount. The input must have been pushed through the end of this block
+    /// first: a step takes the newest input frame complete at the sample where it begins,
+    /// so the output does not depend on how the blocks are cut.
+    pub fn process_following(&mut self, out: &mut [f32], follow: Option<Follow<'_>>) {
         let mut filled = 0;
         while filled < out.len() {
             if self.out_pos == self.out_len {
-                self.refill();
+                self.refill(follow);
             }
             let to_pace = PACE - self.since_begin % PACE;
             let n = (self.out_len - self.out_pos).min(out.len() - filled).min(to_pace);
@@ -270,16 +302,32 @@ impl Stream {
     #[inline]
     fn played(&mut self, n: usize) {
         self.since_begin += n;
+        self.position += n as u64;
         if self.since_begin.is_multiple_of(PACE) && self.generator.stepping() {
             let done = self.since_begin.min(self.horizon) as u128;
-            let target =
-                (self.generator.step_cost() as u128 * done / self.horizon as u128) as usize;
+            let target = (self.step_bytes as u128 * done / self.horizon as u128) as usize;
             self.generator.work(target);
         }
     }
 
-    fn begin_step(&mut self) {
-        self.generator.begin_step(self.temperature, self.noise);
+    /// Begins the next frame's step: following the input frame complete by now, when there
+    /// is one and its gate is open; from the prior otherwise.
+    fn start_step(&mut self, follow: Option<Follow<'_>>) {
+        let (t, n) = (self.temperature, self.noise);
+        match follow.and_then(|f| f.input.frame_at(self.position).map(|x| (x, f.amount))) {
+            Some(((frame, true), amount)) if amount > 0.0 => {
+                self.generator.begin_follow_step(frame, amount, t, n);
+                self.step_bytes = self.generator.follow_step_cost();
+            }
+            _ => {
+                self.generator.begin_step(t, n);
+                self.step_bytes = self.generator.step_cost();
+            }
+        }
+    }
+
+    fn begin_step(&mut self, follow: Option<Follow<'_>>) {
+        self.start_step(follow);
         self.since_begin = 0;
         // The next frame is needed after this one's samples have gone into the resampler, up
         // to a chunk early; spread the step over that time at the current pitch.
@@ -291,25 +339,25 @@ impl Stream {
 
     /// The next frame into `frame`: the finished spread step (then the next one begins), or
     /// a whole step now.
-    fn next_frame(&mut self) {
+    fn next_frame(&mut self, follow: Option<Follow<'_>>) {
         if self.schedule == Schedule::Immediate {
-            self.generator.begin_step(self.temperature, self.noise);
+            self.start_step(follow);
         }
         self.generator.finish_step();
         self.codec.synthesise(self.generator.frame(), &mut self.frame);
         self.frame_pos = 0;
         self.frames += 1;
         if self.schedule == Schedule::Spread {
-            self.begin_step();
+            self.begin_step(follow);
         }
     }
 
     /// One chunk of model-rate samples through the resampler.
-    fn refill(&mut self) {
+    fn refill(&mut self, follow: Option<Follow<'_>>) {
         loop {
             for i in 0..RESAMPLER_CHUNK {
                 if self.frame_pos == self.frame.len() {
-                    self.next_frame();
+                    self.next_frame(follow);
                 }
                 self.chunk[i] = self.frame[self.frame_pos];
                 self.frame_pos += 1;

@@ -1,6 +1,8 @@
 //! A generation step that follows an input frame through the encoder (live resynthesis):
-//! exactly free generation at follow 0, the posterior's decoding at follow 1, the same
-//! however it is cut into pieces, and closer to its input the more it follows.
+//! exactly free generation at follow 0, the posterior reconstruction at follow 1, the same
+//! however it is cut into pieces, and closer to its input the more it follows; and a Stream
+//! that follows a live input (`Listener`): block-size invariant, finite whatever comes in,
+//! an onset heard after the latency it reports.
 
 mod common;
 
@@ -30,20 +32,21 @@ fn follow_zero_is_free_generation_bit_for_bit() {
 }
 
 #[test]
-fn full_follow_without_sampling_decodes_the_posterior_mean() {
+fn full_follow_without_sampling_is_the_posterior_reconstruction() {
     for latent in [Latent::Conditional, Latent::Independent] {
         let config = small_config(Cell::Lstm, latent, Output::Gauss);
         let model = Arc::new(Model::from_file(&random_model(&config, 5)));
-        let x = &input_frames(config.frame_dim(), 1, 6)[0];
-        let mut posterior = Generator::new(model.clone(), 1);
-        let mu_z = posterior.step_posterior(x, PosteriorZ::Mean).mu_z.to_vec();
-        let mut following = Generator::new(model, 1);
-        following.begin_follow_step(x, 1.0, 0.0, 0.0);
-        following.finish_step();
-        for (a, b) in posterior.output_mu().iter().zip(following.output_mu()) {
-            assert!((a - b).abs() <= 1e-5 * (1.0 + a.abs()), "{latent:?}: {a} vs {b}");
+        let (mut posterior, mut following) =
+            (Generator::new(model.clone(), 1), Generator::new(model, 1));
+        for (t, x) in input_frames(config.frame_dim(), 20, 6).iter().enumerate() {
+            let mu_z = posterior.step_posterior(x, PosteriorZ::Mean).mu_z.to_vec();
+            following.begin_follow_step(x, 1.0, 0.0, 0.0);
+            following.finish_step();
+            for (a, b) in posterior.output_mu().iter().zip(following.output_mu()) {
+                assert!((a - b).abs() <= 1e-4 * (1.0 + a.abs()), "{latent:?} step {t}: {a} vs {b}");
+            }
+            assert!(mu_z.iter().any(|v| v.abs() > 1e-3), "the posterior mean is not trivial");
         }
-        assert!(mu_z.iter().any(|v| v.abs() > 1e-3), "the posterior mean is not trivial");
     }
 }
 
@@ -92,4 +95,113 @@ fn the_built_in_voice_follows_another_take_of_itself_the_closer_the_more_it_foll
     let (free, half, full) = (distance(0.0), distance(0.5), distance(1.0));
     assert!(full < 0.5 * free, "follow 1: {full}, free: {free}");
     assert!(full < half && half < free, "0: {free}, 0.5: {half}, 1: {full}");
+}
+
+mod live {
+    use super::*;
+    use vrnn_core::{Follow, Listener, Stream};
+
+    const RATE: f64 = 48_000.0;
+
+    fn builtin() -> Arc<Model> {
+        Arc::new(Model::from_file(&vrnn_core::builtin::builtin_voice().unwrap()))
+    }
+
+    /// A vowel-like buzz at `f0` with 4 Hz syllables, at the host rate.
+    fn sung(seconds: f64, f0: f64) -> Vec<f32> {
+        (0..(seconds * RATE) as usize)
+            .map(|i| {
+                let t = i as f64 / RATE;
+                let tone: f64 = (1..30)
+                    .map(|k| (std::f64::consts::TAU * f0 * k as f64 * t).sin() / k as f64)
+                    .sum();
+                (0.15 * tone * (std::f64::consts::TAU * 2.0 * t).sin().abs()) as f32
+            })
+            .collect()
+    }
+
+    /// Plays `input` through a stream following it by `amount`, in blocks of `sizes`
+    /// (cycled), pushing each block's input before its output, as a plugin does.
+    fn follow(
+        model: &Arc<Model>,
+        input: &[f32],
+        amount: f32,
+        sizes: &[usize],
+        gate_db: f32,
+    ) -> Vec<f32> {
+        let mut stream = Stream::new(model.clone(), RATE, 5).unwrap();
+        let mut listener = Listener::new(&model.config, RATE).unwrap();
+        listener.set_gate_db(gate_db);
+        let mut out = vec![0.0; input.len()];
+        let (mut done, mut k) = (0, 0);
+        while done < input.len() {
+            let n = sizes[k % sizes.len()].min(input.len() - done);
+            listener.push(&input[done..done + n]);
+            let f = Follow { input: &listener, amount };
+            stream.process_following(&mut out[done..done + n], Some(f));
+            done += n;
+            k += 1;
+        }
+        out
+    }
+
+    #[test]
+    fn follow_zero_plays_the_free_voice_and_any_blocks_give_the_same_output() {
+        let model = builtin();
+        let input = sung(2.0, 180.0);
+        let mut free = vec![0.0; input.len()];
+        Stream::new(model.clone(), RATE, 5).unwrap().process(&mut free);
+        assert_eq!(follow(&model, &input, 0.0, &[64], -50.0), free, "follow 0 is the free voice");
+        let a = follow(&model, &input, 0.7, &[64], -50.0);
+        assert_ne!(a, free, "following changes the voice");
+        assert_eq!(a, follow(&model, &input, 0.7, &[1, 511, 37, 2048], -50.0), "block sizes");
+    }
+
+    #[test]
+    fn bad_input_never_gives_a_non_finite_output() {
+        let model = builtin();
+        let n = RATE as usize / 2;
+        let square: Vec<f32> = (0..n).map(|i| if i / 80 % 2 == 0 { 1.0 } else { -1.0 }).collect();
+        let mut bad: Vec<f32> =
+            (0..n).map(|i| [f32::NAN, f32::INFINITY, -f32::INFINITY][i % 3]).collect();
+        bad.extend(vec![1e-39; n]);
+        bad.extend(square);
+        bad.extend(vec![1.0; n]);
+        bad.extend(vec![0.0; n]);
+        bad.extend(vec![1e30; n]);
+        let out = follow(&model, &bad, 1.0, &[256], -120.0);
+        assert!(out.iter().all(|v| v.is_finite()), "non-finite output");
+        assert!(
+            out.iter().all(|v| v.abs() < 8.0),
+            "bounded: {}",
+            out.iter().fold(0.0f32, |m, v| m.max(v.abs()))
+        );
+    }
+
+    #[test]
+    fn an_onset_comes_out_after_the_reported_latency() {
+        let model = builtin();
+        let listener = Listener::new(&model.config, RATE).unwrap();
+        let stream = Stream::new(model.clone(), RATE, 5).unwrap();
+        let reported = stream.follow_latency(&listener);
+        // The voice starts free (no input frame yet) and takes about half a second to settle
+        // into a silent input: two seconds of it before the onset.
+        let onset = 2 * RATE as usize;
+        let mut input = vec![0.0f32; onset];
+        input.extend(sung(1.0, 150.0).iter().map(|v| v.signum() * 0.3));
+        for block in [64, 512] {
+            // Gate always open: before the onset the voice resynthesises silence.
+            let out = follow(&model, &input, 1.0, &[block], f32::NEG_INFINITY);
+            let rms = |a: usize| (out[a..a + 96].iter().map(|v| v * v).sum::<f32>() / 96.0).sqrt();
+            let loud = (onset..input.len() - 96).step_by(96).map(rms).fold(0.0f32, f32::max);
+            let quiet = (onset / 2..onset - 96).step_by(96).map(rms).fold(0.0f32, f32::max);
+            assert!(quiet < 0.05 * loud, "silence in, (near) silence out: {quiet} vs {loud}");
+            let heard = (onset..).step_by(16).find(|&a| rms(a) > 0.1 * loud).unwrap() - onset;
+            let frame = 600; // 200 samples at 16 kHz, at 48 kHz
+            assert!(
+                heard.abs_diff(reported) <= frame,
+                "block {block}: heard after {heard}, reported {reported}"
+            );
+        }
+    }
 }

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{random_model, small_config};
-use vrnn_core::{Cell, Domain, Latent, Model, ModelConfig, Output, Stream};
+use vrnn_core::{Cell, Domain, Follow, Latent, Listener, Model, ModelConfig, Output, Stream};
 
 struct Counting;
 
@@ -45,14 +45,25 @@ fn ten_seconds_of_streaming_allocate_nothing() {
         };
         let model = Arc::new(Model::from_file(&random_model(&config, 1)));
         let rate = 48_000.0;
-        let mut stream = Stream::new(model, rate, 1).unwrap();
+        let mut stream = Stream::new(model.clone(), rate, 1).unwrap();
+        let mut listener = Listener::new(&model.config, rate).unwrap();
         let mut block = vec![0.0f32; 8192];
+        let input: Vec<f32> = (0..4096).map(|i| (i as f32 * 0.05).sin() * 0.3).collect();
         stream.process(&mut block[..1000]); // warm-up
         let before = ALLOCATIONS.load(Ordering::SeqCst);
         let mut done = 0;
         let mut size = 1;
         while done < 10 * rate as usize {
-            stream.process(&mut block[..size]);
+            if done < 5 * rate as usize {
+                stream.process(&mut block[..size]);
+            } else {
+                // Then following a live input (a tone, blocks of up to 4096).
+                let n = size.min(input.len());
+                listener.push(&input[..n]);
+                let follow = Follow { input: &listener, amount: 0.8 };
+                stream.process_following(&mut block[..n], Some(follow));
+                listener.set_gate_db(-60.0 + (done % 11) as f32);
+            }
             done += size;
             stream.set_temperature(0.5 + (done % 7) as f32 * 0.1);
             stream.set_pitch(1.0 + (done % 3) as f64 * 0.25);
