@@ -10,7 +10,7 @@ use vrnn_core::stream::DEFAULT_TEMPERATURE;
 use vrnn_core::{Model, Precision};
 use vrnn_trainer::fit::{fit, FitOptions};
 use vrnn_trainer::report::{self, RenderSettings};
-use vrnn_trainer::resynth::{resynthesise, Pick, ResynthOptions};
+use vrnn_trainer::resynth::{self, resynthesise, FollowOptions, Pick, ResynthOptions};
 use vrnn_trainer::sample::{render, write_wav, SampleOptions};
 use vrnn_trainer::{audio, eval, info};
 
@@ -109,9 +109,21 @@ enum Command {
         noise: Option<f32>,
         #[arg(long, default_value_t = 0)]
         seed: u64,
-        /// Output rate [default: the model's].
+        /// Output rate [default: the model's; with --follow, 48000].
         #[arg(long)]
         sample_rate: Option<u32>,
+        /// Live resynthesis as the plugin plays its input, following it by this much (0:
+        /// improvise from the prior, 1: the encoder's posterior): sample for sample the
+        /// plugin's output at the same settings, shifted by its latency.
+        #[arg(long)]
+        follow: Option<f32>,
+        /// Temperature of a --follow render.
+        #[arg(long, default_value_t = DEFAULT_TEMPERATURE, requires = "follow")]
+        temperature: f32,
+        /// Input gate of a --follow render: quieter input (RMS per frame, dBFS) is not
+        /// followed.
+        #[arg(long, default_value_t = vrnn_core::listen::DEFAULT_GATE_DB, requires = "follow")]
+        gate_db: f32,
     },
     /// Render a model to a WAV file, exactly as the plugin plays it.
     Sample {
@@ -251,14 +263,39 @@ fn run(cli: Cli) -> Result<()> {
                 println!("{r}")
             }
         }
-        Command::Resynth { model, input, output, z, noise, seed, sample_rate } => {
+        Command::Resynth {
+            model,
+            input,
+            output,
+            z,
+            noise,
+            seed,
+            sample_rate,
+            follow,
+            temperature,
+            gate_db,
+        } => {
             let model = model.load()?;
             let rate = model.config.sample_rate;
             let noise = noise.unwrap_or(model.config.domain.default_noise());
-            let signal = audio::load_mono(&input, rate, model.config.frame_seconds())?;
-            let y = resynthesise(model, &signal, ResynthOptions { z, noise, seed });
-            let out_rate = sample_rate.unwrap_or(rate);
-            let y = if out_rate == rate { y } else { audio::resample(&y, rate, out_rate)? };
+            let (y, out_rate) = match follow {
+                None => {
+                    let signal = audio::load_mono(&input, rate, model.config.frame_seconds())?;
+                    let y = resynthesise(model, &signal, ResynthOptions { z, noise, seed });
+                    let out_rate = sample_rate.unwrap_or(rate);
+                    (
+                        if out_rate == rate { y } else { audio::resample(&y, rate, out_rate)? },
+                        out_rate,
+                    )
+                }
+                Some(follow) => {
+                    anyhow::ensure!((0.0..=1.0).contains(&follow), "--follow must be in 0..=1");
+                    let host = sample_rate.unwrap_or(48_000);
+                    let signal = audio::load_mono(&input, host, 0.0)?;
+                    let o = FollowOptions { follow, temperature, noise, seed, gate_db, rate: host };
+                    (resynth::follow(model, &signal, o)?, host)
+                }
+            };
             write_wav(&output, &y, out_rate)?;
             println!(
                 "wrote {} ({:.2} s at {out_rate} Hz)",

@@ -72,7 +72,11 @@ impl RenderSettings {
 /// The figures of one render (or one recording) that tell renders apart.
 #[derive(Clone, Debug, Serialize)]
 pub struct RenderFigures {
+    /// Against the references pooled.
     pub ltas_db: f64,
+    /// Against the nearest single reference: a model of several speakers may speak as one
+    /// of them in a render, which the pooled spectrum counts as a miss.
+    pub nearest_ltas_db: f64,
     pub level_dbfs: f64,
     pub voiced_fraction: f64,
     pub long_pause_share: f64,
@@ -167,12 +171,20 @@ pub fn measure(
     resynth: Option<ResynthMatch>,
 ) -> SoundReport {
     let reference = sound::pooled(references, rate, frame);
+    let each: Vec<Features> = match references.len() {
+        1 => vec![reference.clone()],
+        _ => references.iter().map(|r| sound::features(r, rate, frame, 0)).collect(),
+    };
     let per_render: Vec<RenderFigures> = renders
         .iter()
         .map(|x| {
             let f = sound::features(x, rate, frame, 0);
             RenderFigures {
                 ltas_db: sound::ltas_distance(&f, &reference),
+                nearest_ltas_db: each
+                    .iter()
+                    .map(|r| sound::ltas_distance(&f, r))
+                    .fold(f64::INFINITY, f64::min),
                 level_dbfs: f.level_dbfs,
                 voiced_fraction: f.voiced_fraction,
                 long_pause_share: f.long_pause_share,
@@ -399,9 +411,10 @@ impl std::fmt::Display for SoundReport {
             for (k, p) in self.per_render.iter().enumerate() {
                 writeln!(
                     f,
-                    "    seed {}: spectrum {:.1} dB, level {:.1} dBFS, voiced {:.2}, long pauses {:.2}",
+                    "    seed {}: spectrum {:.1} dB ({:.1} from the nearest reference), level {:.1} dBFS, voiced {:.2}, long pauses {:.2}",
                     first + k as u64,
                     p.ltas_db,
+                    p.nearest_ltas_db,
                     p.level_dbfs,
                     p.voiced_fraction,
                     p.long_pause_share

@@ -2,11 +2,13 @@
 //! what the model has captured. Each frame goes through the encoder (its mean or a sample
 //! of z_t), the decoder's output is played (its mean plus `noise` times its sigma, as in
 //! generation: 0 is the mean, 1 a sample), and the true frame is fed back into the
-//! recurrence, as in training.
+//! recurrence, as in training. With `follow`, the same input goes through the plugin's
+//! live path instead (a Listener and a following Stream at the host rate).
 
 use std::sync::Arc;
 
-use vrnn_core::{domain, Generator, Model, PosteriorZ, Rng};
+use vrnn_core::listen::MAX_PUSH;
+use vrnn_core::{domain, Follow, Generator, Listener, Model, PosteriorZ, Rng, Stream};
 
 /// How resynthesis picks z_t.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -62,4 +64,35 @@ pub fn resynthesise(model: Arc<Model>, signal: &[f32], o: ResynthOptions) -> Vec
     let mut aligned = out[delay..].to_vec();
     aligned.resize(signal.len(), 0.0);
     aligned
+}
+
+/// Live resynthesis, offline: `signal` (at the host rate `rate`) played into a Listener and
+/// a Stream that follows it, in MAX_PUSH blocks, as the plugin plays its input; the output
+/// shifted by the reported latency so that it lines up with the input, as long as it.
+#[derive(Clone, Copy, Debug)]
+pub struct FollowOptions {
+    pub follow: f32,
+    pub temperature: f32,
+    pub noise: f32,
+    pub seed: u64,
+    pub gate_db: f32,
+    pub rate: u32,
+}
+
+pub fn follow(model: Arc<Model>, signal: &[f32], o: FollowOptions) -> anyhow::Result<Vec<f32>> {
+    let host = o.rate as f64;
+    let mut listener = Listener::new(&model.config, host)?;
+    listener.set_gate_db(o.gate_db);
+    let mut stream = Stream::new(model, host, o.seed)?;
+    stream.set_temperature(o.temperature);
+    stream.set_noise(o.noise);
+    let delay = stream.follow_latency(&listener);
+    let mut input = signal.to_vec();
+    input.resize(signal.len() + delay, 0.0);
+    let mut out = vec![0.0; input.len()];
+    for (x, y) in input.chunks(MAX_PUSH).zip(out.chunks_mut(MAX_PUSH)) {
+        listener.push(x);
+        stream.process_following(y, Some(Follow { input: &listener, amount: o.follow }));
+    }
+    Ok(out.split_off(delay))
 }
