@@ -60,11 +60,12 @@ pub struct FitOptions {
     /// lstm (as the paper) or gru.
     #[arg(long, default_value = "lstm", value_parser = parse_cell)]
     pub cell: Cell,
-    /// What a frame holds: mdct (spectral coefficients of an orthogonal lapped transform:
-    /// no clicks, noise shaped like the voice), hnm (harmonic-plus-noise vocoder
-    /// parameters: voiced harmonics and formants by construction, MIDI pitch that keeps the
-    /// formants) or time (the paper's raw waveform samples).
-    #[arg(long, default_value_t = Domain::Mdct)]
+    /// What a frame holds: hnm (harmonic-plus-noise vocoder parameters: voiced harmonics
+    /// and formants by construction, MIDI pitch that keeps the formants; the built-in
+    /// voice's), mdct (spectral coefficients of an orthogonal lapped transform: no clicks,
+    /// noise shaped like the voice, likelihoods in waveform nats) or time (the paper's raw
+    /// waveform samples).
+    #[arg(long, default_value_t = Domain::Hnm)]
     pub domain: Domain,
     /// Stop after this many training steps (in all, counting resumed ones).
     #[arg(long)]
@@ -93,10 +94,12 @@ pub struct FitOptions {
     pub val_split: f64,
     #[arg(long, default_value_t = 1e-3)]
     pub lr: f64,
-    #[arg(long = "batch-size", default_value_t = 32)]
+    #[arg(long = "batch-size", default_value_t = 16)]
     pub batch: usize,
-    /// Frames per training sequence (40 frames of 200 samples = 0.5 s at 16 kHz).
-    #[arg(long, default_value_t = 40)]
+    /// Frames per training sequence (80 frames of 200 samples = 1 s at 16 kHz). Longer
+    /// than the recording's pauses, or the model learns that a pause never ends (at 0.5 s
+    /// the voice fell silent for half the time: docs/sound.md).
+    #[arg(long, default_value_t = 80)]
     pub seq_len: usize,
     /// Global gradient-norm clipping.
     #[arg(long, default_value_t = 10.0)]

@@ -77,7 +77,7 @@ fn bad_recordings_are_refused_with_the_file_and_the_reason() {
     assert!(
         e.contains("short.wav")
             && e.contains("0.30 s is too short")
-            && e.contains("at least 1.00 s"),
+            && e.contains("at least 2.00 s"),
         "{e}"
     );
 

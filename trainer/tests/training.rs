@@ -70,6 +70,7 @@ fn killed_run_resumes_to_the_same_model() {
     let killed = dir.join("killed.vrnn");
     let mut child = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["fit", common::arctic().to_str().unwrap(), "-o", killed.to_str().unwrap()])
+        .args(["--domain", "mdct", "--seq-len", "40"])
         .args([
             "--preset", "tiny", "--steps", "100000", "--device", "cpu", "--seed", "3", "--lr",
             "3e-3",
@@ -108,6 +109,7 @@ fn interrupt_saves_and_exits_cleanly() {
     let model = dir.join("m.vrnn");
     let child = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["fit", common::arctic().to_str().unwrap(), "-o", model.to_str().unwrap()])
+        .args(["--domain", "mdct", "--seq-len", "40"])
         .args([
             "--preset",
             "tiny",
@@ -151,6 +153,7 @@ fn divergence_stops_training_and_keeps_the_last_checkpoint() {
     let model = dir.join("m.vrnn");
     let out = Command::new(env!("CARGO_BIN_EXE_trainer"))
         .args(["fit", common::arctic().to_str().unwrap(), "-o", model.to_str().unwrap()])
+        .args(["--domain", "mdct", "--seq-len", "40"])
         .args(["--preset", "tiny", "--steps", "300", "--device", "cpu", "--quiet"])
         .args(["--lr", "1e8", "--clip", "1e30", "--checkpoint-every", "5"])
         .output()
