@@ -77,8 +77,6 @@ pub struct Stream {
     horizon: usize,
     /// Bytes of weights the running step streams.
     step_bytes: usize,
-    /// Host samples played since the start (what a followed input is matched against).
-    position: u64,
 }
 
 /// What a step follows: a live input's frames, by how much.
@@ -87,6 +85,8 @@ pub struct Follow<'a> {
     pub input: &'a Listener,
     /// 0 (improvise from the prior) to 1 (the encoder's posterior of the input).
     pub amount: f32,
+    /// The input's clock (`Listener::pushed`) at the first sample this call makes.
+    pub at: u64,
 }
 
 pub(crate) fn sinc_parameters() -> SincInterpolationParameters {
@@ -154,7 +154,6 @@ impl Stream {
             since_begin: 0,
             horizon: 1,
             step_bytes: 0,
-            position: 0,
         };
         stream.start();
         Ok(stream)
@@ -219,7 +218,6 @@ impl Stream {
         self.out_len = 0;
         self.out_pos = 0;
         self.frames = 0;
-        self.position = 0;
         self.start();
     }
 
@@ -265,8 +263,14 @@ impl Stream {
     /// The next sample at the host rate.
     #[inline]
     pub fn next_sample(&mut self) -> f32 {
+        self.next_sample_following(None)
+    }
+
+    /// The next sample, following `follow` as `process_following` does.
+    #[inline]
+    pub fn next_sample_following(&mut self, follow: Option<Follow<'_>>) -> f32 {
         if self.out_pos == self.out_len {
-            self.refill(None);
+            self.refill(follow);
         }
         self.out_pos += 1;
         self.played(1);
@@ -280,13 +284,13 @@ impl Stream {
 
     /// As `process`, each step following `follow`'s input (when given and its gate is
     /// open) by its amount. The input must have been pushed through the end of this block
-    /// first: a step takes the newest input frame complete at the sample where it begins,
-    /// so the output does not depend on how the blocks are cut.
+    /// first: a step takes the newest input frame complete at the sample where it begins
+    /// (on the input's clock), so the output does not depend on how the blocks are cut.
     pub fn process_following(&mut self, out: &mut [f32], follow: Option<Follow<'_>>) {
         let mut filled = 0;
         while filled < out.len() {
             if self.out_pos == self.out_len {
-                self.refill(follow);
+                self.refill(follow.map(|f| Follow { at: f.at + filled as u64, ..f }));
             }
             let to_pace = PACE - self.since_begin % PACE;
             let n = (self.out_len - self.out_pos).min(out.len() - filled).min(to_pace);
@@ -302,7 +306,6 @@ impl Stream {
     #[inline]
     fn played(&mut self, n: usize) {
         self.since_begin += n;
-        self.position += n as u64;
         if self.since_begin.is_multiple_of(PACE) && self.generator.stepping() {
             let done = self.since_begin.min(self.horizon) as u128;
             let target = (self.step_bytes as u128 * done / self.horizon as u128) as usize;
@@ -314,7 +317,7 @@ impl Stream {
     /// is one and its gate is open; from the prior otherwise.
     fn start_step(&mut self, follow: Option<Follow<'_>>) {
         let (t, n) = (self.temperature, self.noise);
-        match follow.and_then(|f| f.input.frame_at(self.position).map(|x| (x, f.amount))) {
+        match follow.and_then(|f| f.input.frame_at(f.at).map(|x| (x, f.amount))) {
             Some(((frame, true), amount)) if amount > 0.0 => {
                 self.generator.begin_follow_step(frame, amount, t, n);
                 self.step_bytes = self.generator.follow_step_cost();

@@ -136,8 +136,9 @@ mod live {
         let (mut done, mut k) = (0, 0);
         while done < input.len() {
             let n = sizes[k % sizes.len()].min(input.len() - done);
+            let at = listener.pushed();
             listener.push(&input[done..done + n]);
-            let f = Follow { input: &listener, amount };
+            let f = Follow { input: &listener, amount, at };
             stream.process_following(&mut out[done..done + n], Some(f));
             done += n;
             k += 1;

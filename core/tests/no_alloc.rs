@@ -59,8 +59,9 @@ fn ten_seconds_of_streaming_allocate_nothing() {
             } else {
                 // Then following a live input (a tone, blocks of up to 4096).
                 let n = size.min(input.len());
+                let at = listener.pushed();
                 listener.push(&input[..n]);
-                let follow = Follow { input: &listener, amount: 0.8 };
+                let follow = Follow { input: &listener, amount: 0.8, at };
                 stream.process_following(&mut block[..n], Some(follow));
                 listener.set_gate_db(-60.0 + (done % 11) as f32);
             }

@@ -91,8 +91,9 @@ pub fn follow(model: Arc<Model>, signal: &[f32], o: FollowOptions) -> anyhow::Re
     input.resize(signal.len() + delay, 0.0);
     let mut out = vec![0.0; input.len()];
     for (x, y) in input.chunks(MAX_PUSH).zip(out.chunks_mut(MAX_PUSH)) {
+        let at = listener.pushed();
         listener.push(x);
-        stream.process_following(y, Some(Follow { input: &listener, amount: o.follow }));
+        stream.process_following(y, Some(Follow { input: &listener, amount: o.follow, at }));
     }
     Ok(out.split_off(delay))
 }
