@@ -34,7 +34,7 @@ fn player(notes: usize) -> Player {
 }
 
 fn controls() -> Controls {
-    Controls { temperature: 1.0, noise: 1.0, gain: 1.0, width: 0.0, formant: 1.0 }
+    Controls { temperature: 1.0, noise: 1.0, gain: 1.0, width: 0.0, formant: 1.0, follow: 0.0 }
 }
 
 /// Seconds per callback over `seconds` of audio.

@@ -132,6 +132,10 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
             group(ui, "Keyboard");
             param_row(ui, &p.velocity, &setter);
             param_row(ui, &p.bend_range, &setter);
+            group(ui, "Input");
+            param_row(ui, &p.follow, &setter);
+            param_row(ui, &p.input_gate, &setter);
+            param_row(ui, &p.dry_wet, &setter);
             group(ui, "Level");
             param_row(ui, &p.gain, &setter);
             param_row(ui, &p.limiter, &setter);

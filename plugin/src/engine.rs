@@ -6,9 +6,10 @@
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
+use vrnn_core::listen::MAX_PUSH;
 use vrnn_core::rng::derive_seed;
 use vrnn_core::stream::Schedule;
-use vrnn_core::{Model, Stream, StreamError};
+use vrnn_core::{Follow, Listener, Model, Stream, StreamError};
 
 use crate::gate::DelayedGate;
 
@@ -28,12 +29,16 @@ struct Streams {
     right: Stream,
 }
 
-/// One model playing at the host rate: MAX_VOICES voices.
+/// One model playing at the host rate: MAX_VOICES voices, and the live input they follow
+/// analysed in the model's domain.
 pub struct Engine {
     pub model: Arc<Model>,
     pub name: String,
     pub rate: f64,
     voices: Vec<Streams>,
+    listener: Listener,
+    /// The listener's clock at the current block's first sample.
+    block_at: u64,
 }
 
 impl Engine {
@@ -51,7 +56,22 @@ impl Engine {
                 })
             })
             .collect::<Result<_, StreamError>>()?;
-        Ok(Engine { model, name, rate, voices })
+        let listener = Listener::new(&model.config, rate)?;
+        Ok(Engine { model, name, rate, voices, listener, block_at: 0 })
+    }
+
+    /// Takes the block's input (mono, at the host rate) before its samples are made.
+    fn listen(&mut self, input: &[f32], gate_db: f32) {
+        self.listener.set_gate_db(gate_db);
+        self.block_at = self.listener.pushed();
+        for piece in input.chunks(MAX_PUSH) {
+            self.listener.push(piece);
+        }
+    }
+
+    /// Host samples from the input to the output when the voices follow it.
+    pub fn follow_latency(&self) -> usize {
+        self.voices[0].left.follow_latency(&self.listener)
     }
 
     fn restart(&mut self, voice: usize, seed: u64) {
@@ -106,11 +126,16 @@ impl Engine {
 
     /// The next sample of `voice`'s pair: mono, or with the right channel blended toward
     /// its second stream.
-    fn voice_pair(&mut self, voice: usize, wide: bool, width: f32) -> (f32, f32) {
-        let v = &mut self.voices[voice];
-        let l = v.left.next_sample();
+    /// `follow` of the input, `offset` samples into the block.
+    fn voice_pair(&mut self, voice: usize, c: &Controls, offset: u64) -> (f32, f32) {
+        let Engine { voices, listener, block_at, .. } = self;
+        let at = *block_at + offset;
+        let follow = (c.follow > 0.0).then_some(Follow { input: listener, amount: c.follow, at });
+        let (wide, width) = (c.width > 0.0, c.width);
+        let v = &mut voices[voice];
+        let l = v.left.next_sample_following(follow);
         if wide {
-            let r = v.right.next_sample();
+            let r = v.right.next_sample_following(follow);
             (l, l + width * (r - l))
         } else {
             (l, l)
@@ -128,6 +153,8 @@ pub struct Controls {
     pub width: f32,
     /// Ratio of the spectral envelope's shift (hnm models).
     pub formant: f32,
+    /// How far the voices follow the input (0: they improvise).
+    pub follow: f32,
 }
 
 /// What one voice is playing.
@@ -188,6 +215,8 @@ pub struct Player {
     attack_step: f32,
     release_step: f32,
     position: u64,
+    /// `position` at the current block's first sample.
+    block_position: u64,
     /// Host samples per model frame, for `frames`.
     frame_samples: f64,
 }
@@ -215,6 +244,7 @@ impl Player {
             attack_step: 1.0 / (ATTACK_SECONDS * rate),
             release_step: 1.0 / (RELEASE_SECONDS * rate),
             position: 0,
+            block_position: 0,
             frame_samples,
         };
         p.reset(seed, midi);
@@ -458,6 +488,16 @@ impl Player {
         }
     }
 
+    /// The block's input (mono, at the host rate; silence without an input), before its
+    /// samples: what the voices follow.
+    pub fn listen(&mut self, input: &[f32], gate_db: f32) {
+        self.block_position = self.position;
+        self.current.listen(input, gate_db);
+        if let Some(old) = &mut self.outgoing {
+            old.listen(input, gate_db);
+        }
+    }
+
     /// The next stereo sample.
     pub fn next(&mut self, c: &Controls) -> (f32, f32) {
         if self.position.is_multiple_of(CONTROL_INTERVAL) {
@@ -494,9 +534,10 @@ impl Player {
                 right.set_pitch(ratio);
             }
             self.voices[v].right_on = wide;
-            let (mut vl, mut vr) = self.current.voice_pair(v, wide, c.width);
+            let offset = self.position - 1 - self.block_position;
+            let (mut vl, mut vr) = self.current.voice_pair(v, c, offset);
             if let (Some(old), Some(x)) = (&mut self.outgoing, fade) {
-                let (ol, or) = old.voice_pair(v, wide, c.width);
+                let (ol, or) = old.voice_pair(v, c, offset);
                 vl = vl * (1.0 - x) + ol * x;
                 vr = vr * (1.0 - x) + or * x;
             }
@@ -531,7 +572,14 @@ mod tests {
         let (tx, _rx) = crossbeam_channel::unbounded();
         let mut p = Player::new(Box::new(engine), tx, 0, true);
         p.set_polyphony(voices);
-        let c = Controls { temperature: 1.0, noise: 1.0, gain: 1.0, width: 0.0, formant: 1.0 };
+        let c = Controls {
+            temperature: 1.0,
+            noise: 1.0,
+            gain: 1.0,
+            width: 0.0,
+            formant: 1.0,
+            follow: 0.0,
+        };
         (0..(seconds * 48_000.0) as usize)
             .map(|i| {
                 if let Some((_, n)) = notes.iter().find(|(at, _)| *at == i) {

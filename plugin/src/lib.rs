@@ -4,6 +4,7 @@
 pub mod editor;
 pub mod engine;
 mod gate;
+mod input;
 mod limiter;
 pub mod loader;
 pub mod params;
@@ -20,6 +21,7 @@ use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
 use engine::{Controls, Engine, Player};
+use input::Input;
 use limiter::Limiter;
 use loader::{Shared, Task};
 use params::{Mode, SynthParams};
@@ -46,6 +48,11 @@ pub struct VrnnSynth {
     /// The mod wheel (CC1), 0..=1: added to the temperature.
     mod_wheel: f32,
     limiter: Limiter,
+    input: Input,
+    /// Whether the active layout has a main input (the effect layout) to follow.
+    main_input: bool,
+    /// Whether Follow was above 0 when the latency was last reported.
+    following: bool,
 }
 
 impl Default for VrnnSynth {
@@ -58,7 +65,7 @@ impl Default for VrnnSynth {
         VrnnSynth {
             params,
             shared,
-            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 760.0), 1.0),
+            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 860.0), 1.0),
             player: None,
             engine_tx,
             engine_rx,
@@ -71,6 +78,9 @@ impl Default for VrnnSynth {
             busy_us: 0.0,
             mod_wheel: 0.0,
             limiter: Limiter::new(48_000.0),
+            input: Input::new(0, 0),
+            main_input: false,
+            following: false,
         }
     }
 }
@@ -82,6 +92,16 @@ impl VrnnSynth {
 
     fn midi(&self) -> bool {
         self.params.mode.value() == Mode::Midi
+    }
+
+    /// What the host compensates: input to output while the voices follow the input,
+    /// note to sound otherwise. The dry signal is delayed by the same.
+    fn latency_of(&mut self, engine: &Engine) -> u32 {
+        self.following = self.params.follow.value() > 0.0;
+        let latency = if self.following { engine.follow_latency() } else { engine.latency() };
+        self.input.set_delay(latency);
+        self.shared.meters.latency.store(latency as u32, std::sync::atomic::Ordering::Relaxed);
+        latency as u32
     }
 
     /// Telemetry for the editor: scope peaks and the latent trajectory, best effort.
@@ -103,7 +123,33 @@ impl Plugin for VrnnSynth {
     const EMAIL: &'static str = "dev@vrnn-synth.invalid";
     const VERSION: &'static str = env!("CARGO_PKG_VERSION");
 
+    // The instrument with a sidechain input to follow, the effect (a main input), and the
+    // instrument alone (for hosts that offer no sidechain).
     const AUDIO_IO_LAYOUTS: &'static [AudioIOLayout] = &[
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(2),
+            aux_input_ports: &[new_nonzero_u32(2)],
+            names: PortNames { aux_inputs: &["Follow"], ..PortNames::const_default() },
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: None,
+            main_output_channels: NonZeroU32::new(1),
+            aux_input_ports: &[new_nonzero_u32(1)],
+            names: PortNames { aux_inputs: &["Follow"], ..PortNames::const_default() },
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(2),
+            main_output_channels: NonZeroU32::new(2),
+            ..AudioIOLayout::const_default()
+        },
+        AudioIOLayout {
+            main_input_channels: NonZeroU32::new(1),
+            main_output_channels: NonZeroU32::new(1),
+            ..AudioIOLayout::const_default()
+        },
         AudioIOLayout {
             main_input_channels: None,
             main_output_channels: NonZeroU32::new(2),
@@ -142,7 +188,7 @@ impl Plugin for VrnnSynth {
 
     fn activate(
         &mut self,
-        _layout: &AudioIOLayout,
+        layout: &AudioIOLayout,
         config: &BufferConfig,
         context: &mut impl ActivateContext<Self>,
     ) -> bool {
@@ -157,13 +203,16 @@ impl Plugin for VrnnSynth {
                 }
             };
         engine.set_schedule(self.params.latency.value().schedule());
-        let latency = engine.latency() as u32;
+        self.main_input = layout.main_input_channels.is_some();
+        // Room for the longest latency: following, under the smooth schedule.
+        let max_delay = engine.follow_latency().max(engine.latency()) + engine.latency();
+        self.input = Input::new(config.max_buffer_size as usize, max_delay);
+        let latency = self.latency_of(&engine);
         self.shared.meters.sample_rate.store(rate as f32, std::sync::atomic::Ordering::Relaxed);
         self.shared.meters.budget_us.store(
             selected.model.config.frame_seconds() as f32 * 1e6,
             std::sync::atomic::Ordering::Relaxed,
         );
-        self.shared.meters.latency.store(latency, std::sync::atomic::Ordering::Relaxed);
         context.set_latency_samples(latency);
         self.limiter = Limiter::new(rate as f32);
         // Replacing the player frees the previous one here, off the audio thread.
@@ -183,18 +232,20 @@ impl Plugin for VrnnSynth {
             &self.params.gain,
             &self.params.width,
             &self.params.formant,
+            &self.params.dry_wet,
         ] {
             p.smoothed.reset(p.value());
         }
         self.last_frame = 0;
         self.mod_wheel = 0.0;
         self.limiter.reset();
+        self.input.reset();
     }
 
     fn process(
         &mut self,
         buffer: &mut Buffer,
-        _aux: &mut AuxiliaryBuffers,
+        aux: &mut AuxiliaryBuffers,
         context: &mut impl ProcessContext<Self>,
     ) -> ProcessStatus {
         let Some(mut player) = self.player.take() else {
@@ -210,12 +261,21 @@ impl Plugin for VrnnSynth {
         player.set_midi(midi);
         player.set_polyphony(self.params.voices.value() as usize);
         let schedule = self.params.latency.value().schedule();
-        if schedule != player.engine().schedule() {
+        let schedule_changed = schedule != player.engine().schedule();
+        if schedule_changed {
             player.set_schedule(schedule);
-            let latency = player.engine().latency() as u32;
-            self.shared.meters.latency.store(latency, std::sync::atomic::Ordering::Relaxed);
+        }
+        if schedule_changed || (self.params.follow.value() > 0.0) != self.following {
+            let latency = self.latency_of(player.engine());
             context.set_latency_samples(latency);
         }
+        let n = buffer.samples();
+        let mono = match aux.inputs.first() {
+            _ if self.main_input => self.input.mix(buffer.as_slice_immutable(), n),
+            Some(sidechain) => self.input.mix(sidechain.as_slice_immutable(), n),
+            None => self.input.mix::<&[f32]>(&[], n),
+        };
+        player.listen(mono, params::gate_db(self.params.input_gate.value()));
         let started = Instant::now();
         let frames_before = player.frames();
         let mut event = context.next_event();
@@ -248,8 +308,12 @@ impl Plugin for VrnnSynth {
                 gain: util::db_to_gain(p.gain.smoothed.next()),
                 width: p.width.smoothed.next(),
                 formant: 2f32.powf(p.formant.smoothed.next() / 12.0),
+                follow: p.follow.value(),
             };
-            let (l, r) = self.limiter.next(player.next(&controls), p.limiter.value());
+            let (l, r) = player.next(&controls);
+            let (wet, dry) = (p.dry_wet.smoothed.next(), self.input.dry(i));
+            let mix = |x: f32| wet * x + (1.0 - wet) * dry;
+            let (l, r) = self.limiter.next((mix(l), mix(r)), p.limiter.value());
             let mut channels = samples.iter_mut();
             if let Some(s) = channels.next() {
                 *s = l;

@@ -41,6 +41,18 @@ impl Latency {
 
 pub const MAX_SEED: i32 = 9999;
 
+/// The Input Gate's lowest setting: off.
+pub const GATE_OFF_DB: f32 = -90.0;
+
+/// The listener's gate for the Input Gate parameter's value: off at its lowest.
+pub fn gate_db(value: f32) -> f32 {
+    if value <= GATE_OFF_DB {
+        f32::NEG_INFINITY
+    } else {
+        value
+    }
+}
+
 /// A note's gain for a velocity in 0..=1 at the Velocity parameter's `sensitivity`.
 pub fn velocity_gain(velocity: f32, sensitivity: f32) -> f32 {
     velocity.clamp(0.0, 1.0).powf(2.0 * sensitivity)
@@ -88,6 +100,17 @@ pub struct SynthParams {
     /// A peak limiter at -0.3 dBFS before the output (no latency).
     #[id = "limiter"]
     pub limiter: BoolParam,
+    /// How far each step follows the audio input (main input, or the sidechain of the
+    /// instrument layout): 0 improvises from the prior, 1 resynthesises the input.
+    #[id = "follow"]
+    pub follow: FloatParam,
+    /// Input below this level (RMS per frame) is not followed: the voice improvises. At its
+    /// lowest (GATE_OFF_DB) the gate is off and silence is followed too.
+    #[id = "input-gate"]
+    pub input_gate: FloatParam,
+    /// The generated voice against the (latency-aligned) input.
+    #[id = "dry-wet"]
+    pub dry_wet: FloatParam,
     /// The loaded model file; empty for the built-in voice.
     #[persist = "model-path"]
     pub model_path: ModelPath,
@@ -201,6 +224,18 @@ impl Default for SynthParams {
             .with_step_size(1.0)
             .with_unit(" st"),
             limiter: BoolParam::new("Limiter", true),
+            follow: FloatParam::new("Follow", 0.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_step_size(0.01),
+            input_gate: FloatParam::new(
+                "Input Gate",
+                vrnn_core::listen::DEFAULT_GATE_DB,
+                FloatRange::Linear { min: GATE_OFF_DB, max: 0.0 },
+            )
+            .with_step_size(1.0)
+            .with_unit(" dB"),
+            dry_wet: FloatParam::new("Dry/Wet", 1.0, FloatRange::Linear { min: 0.0, max: 1.0 })
+                .with_smoother(SmoothingStyle::Linear(20.0))
+                .with_step_size(0.01),
             model_path: ModelPath::default(),
             precision: RwLock::new(Precision::F32),
         }

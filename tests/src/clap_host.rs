@@ -133,8 +133,20 @@ impl Session {
     pub fn render(
         &mut self,
         total: usize,
+        block: impl FnMut() -> usize,
+        events: &[(usize, Event)],
+    ) -> [Vec<f32>; 2] {
+        self.render_with_input(total, block, events, &[])
+    }
+
+    /// As `render`, with `input` (mono, silence after its end) on both channels of the first
+    /// input port: the sidechain of the plugin's default layout.
+    pub fn render_with_input(
+        &mut self,
+        total: usize,
         mut block: impl FnMut() -> usize,
         events: &[(usize, Event)],
+        signal: &[f32],
     ) -> [Vec<f32>; 2] {
         let mut out = [vec![0.0f32; total], vec![0.0f32; total]];
         let mut input =
@@ -171,6 +183,11 @@ impl Session {
                         Pckn::new(0u16, 0u16, *k as u16, 0u32),
                         0.0,
                     )),
+                }
+            }
+            for channel in &mut input {
+                for (k, v) in channel[..n].iter_mut().enumerate() {
+                    *v = signal.get(pos + k).copied().unwrap_or(0.0);
                 }
             }
             let [l, r] = &mut out;
