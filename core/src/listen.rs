@@ -5,12 +5,11 @@
 //! so that a Stream that follows the input picks the same frame at the same moment however
 //! the host slices its blocks. Allocation-free after construction.
 
-use rubato::audioadapter_buffers::direct::SequentialSlice;
 use rubato::{Async, FixedAsync, Resampler};
 
 use crate::config::ModelConfig;
 use crate::domain::{self, LiveAnalyser};
-use crate::stream::{sinc_parameters, StreamError, MAX_HOST_RATE, MIN_HOST_RATE};
+use crate::stream::{resample_chunk, sinc_parameters, StreamError, MAX_HOST_RATE, MIN_HOST_RATE};
 
 /// Host samples the resampler takes per call.
 const INPUT_CHUNK: usize = 32;
@@ -149,17 +148,7 @@ impl Listener {
     }
 
     fn resample(&mut self) {
-        let capacity = self.resampled.len();
-        let produced = match (
-            SequentialSlice::new(&self.chunk, 1, INPUT_CHUNK),
-            SequentialSlice::new_mut(&mut self.resampled, 1, capacity),
-        ) {
-            (Ok(input), Ok(mut output)) => self
-                .resampler
-                .process_into_buffer(&input, &mut output, None)
-                .map_or(0, |(_, produced)| produced),
-            _ => 0,
-        };
+        let produced = resample_chunk(&mut self.resampler, &self.chunk, &mut self.resampled);
         for i in 0..produced {
             self.hop[self.hop_len] = self.resampled[i];
             self.hop_len += 1;

@@ -89,6 +89,19 @@ pub struct Follow<'a> {
     pub at: u64,
 }
 
+/// One mono chunk through `resampler` into `out`: the samples it made (none on an error,
+/// which the fixed chunk and buffer sizes rule out).
+pub(crate) fn resample_chunk(resampler: &mut Async<f32>, chunk: &[f32], out: &mut [f32]) -> usize {
+    let capacity = out.len();
+    match (SequentialSlice::new(chunk, 1, chunk.len()), SequentialSlice::new_mut(out, 1, capacity))
+    {
+        (Ok(input), Ok(mut output)) => resampler
+            .process_into_buffer(&input, &mut output, None)
+            .map_or(0, |(_, produced)| produced),
+        _ => 0,
+    }
+}
+
 pub(crate) fn sinc_parameters() -> SincInterpolationParameters {
     // 256 taps with Blackman-Harris keep images and aliases below -100 dB (tested); linear
     // interpolation of a 256-times oversampled kernel is as clean as cubic at half the cost.
@@ -365,17 +378,7 @@ impl Stream {
                 self.chunk[i] = self.frame[self.frame_pos];
                 self.frame_pos += 1;
             }
-            let capacity = self.out.len();
-            let produced = match (
-                SequentialSlice::new(&self.chunk, 1, RESAMPLER_CHUNK),
-                SequentialSlice::new_mut(&mut self.out, 1, capacity),
-            ) {
-                (Ok(input), Ok(mut output)) => self
-                    .resampler
-                    .process_into_buffer(&input, &mut output, None)
-                    .map_or(0, |(_, produced)| produced),
-                _ => 0,
-            };
+            let produced = resample_chunk(&mut self.resampler, &self.chunk, &mut self.out);
             if produced > 0 {
                 self.out_len = produced;
                 self.out_pos = 0;

@@ -109,3 +109,12 @@ fn dry_is_the_input_delayed_by_the_latency_and_bad_input_never_leaves_non_finite
     let (out, _) = play(&bad, bad.len() + 4000, 512, &[(0, Event::Param("Input Gate", -90.0))]);
     assert!(out.iter().all(|v| v.is_finite() && v.abs() <= 1.0), "finite, limited output");
 }
+
+#[test]
+fn at_follow_zero_an_input_changes_nothing() {
+    let input = speech();
+    let mut s = Session::new(&clap(), RATE as f64, 512);
+    let [alone, _] = s.render(input.len(), || 512, &[]);
+    let (with_input, _) = play(&input, input.len(), 512, &[(0, Event::Param("Follow", 0.0))]);
+    assert!(with_input == alone, "Follow 0 plays the free voice, input or not");
+}
