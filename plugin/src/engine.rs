@@ -69,6 +69,12 @@ impl Engine {
         }
     }
 
+    /// Forgets the input heard so far.
+    fn reset_input(&mut self) {
+        self.listener.reset();
+        self.block_at = 0;
+    }
+
     /// Host samples from the input to the output when the voices follow it.
     pub fn follow_latency(&self) -> usize {
         self.voices[0].left.follow_latency(&self.listener)
@@ -296,8 +302,10 @@ impl Player {
         if let Some(old) = self.outgoing.take() {
             self.retire(old);
         }
+        self.current.reset_input();
         self.free_voice(!midi);
         self.position = 0;
+        self.block_position = 0;
     }
 
     /// Free mode's voice: voice 0, open and at full level, or closed.
@@ -588,6 +596,36 @@ mod tests {
                 p.next(&c).0
             })
             .collect()
+    }
+
+    /// Free mode following a tone in blocks of 256 from the start of `p`.
+    fn follow_tone(p: &mut Player, seconds: f32) -> Vec<f32> {
+        let c = Controls {
+            temperature: 1.0,
+            noise: 1.0,
+            gain: 1.0,
+            width: 0.0,
+            formant: 1.0,
+            follow: 1.0,
+        };
+        let tone: Vec<f32> = (0..256).map(|i| (i as f32 * 0.1).sin() * 0.3).collect();
+        let mut out = Vec::new();
+        for _ in 0..(seconds * 48_000.0 / 256.0) as usize {
+            p.listen(&tone, -50.0);
+            out.extend((0..256).map(|_| p.next(&c).0));
+        }
+        out
+    }
+
+    #[test]
+    fn a_reset_forgets_the_input_so_a_bounce_replays() {
+        let model = Arc::new(Model::from_file(&vrnn_core::builtin::builtin_voice().unwrap()));
+        let engine = Engine::new(model, "built-in".into(), 48_000.0, 0).unwrap();
+        let (tx, _rx) = crossbeam_channel::unbounded();
+        let mut p = Player::new(Box::new(engine), tx, 0, false);
+        let first = follow_tone(&mut p, 0.5);
+        p.reset(0, false);
+        assert!(follow_tone(&mut p, 0.5) == first, "the same input after a reset plays the same");
     }
 
     #[test]
