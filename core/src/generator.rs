@@ -91,8 +91,10 @@ pub struct Generator {
     job: Job,
     /// The mixture component the current step picked.
     component: usize,
-    /// Bytes of weights one generation step streams (the unit of `work`).
+    /// Bytes of weights one generation step streams (the unit of `work`), and one that
+    /// follows an input.
     step_cost: usize,
+    follow_step_cost: usize,
 }
 
 impl Generator {
@@ -141,8 +143,10 @@ impl Generator {
             job: Job::idle(),
             component: 0,
             step_cost: 0,
+            follow_step_cost: 0,
         };
         g.step_cost = g.count_step_cost(false);
+        g.follow_step_cost = g.count_step_cost(g.model.encoder.is_some());
         g
     }
 
@@ -306,7 +310,16 @@ impl Generator {
     /// Bytes of weights a step that follows an input streams (phi_x and the encoder on top
     /// of `step_cost`; the same for a model without a latent).
     pub fn follow_step_cost(&self) -> usize {
-        self.count_step_cost(self.model.encoder.is_some())
+        self.follow_step_cost
+    }
+
+    /// Bytes of weights the current (or last) step streams: the budget `work` spreads.
+    pub fn running_step_cost(&self) -> usize {
+        if self.job.follow > 0.0 {
+            self.follow_step_cost
+        } else {
+            self.step_cost
+        }
     }
 
     /// Whether a step has begun and not finished.

@@ -13,11 +13,13 @@ use crate::stream::{resample_chunk, sinc_parameters, StreamError, MAX_HOST_RATE,
 
 /// Host samples the resampler takes per call.
 const INPUT_CHUNK: usize = 32;
-/// Frames kept: those completed within one `push` must all fit (a push of MAX_PUSH host
-/// samples makes at most 4096 / 200 * 6 = 123 frames, at 8 kHz into a 48 kHz model).
+/// Frames kept: every frame completed between a block's `push` and the stream calls that
+/// read it must still be here (a block of MAX_BLOCK host samples makes at most
+/// 4096 / 200 * 6 = 123 frames, at 8 kHz into a 48 kHz model).
 const RING: usize = 128;
-/// The most host samples one `push` takes; longer blocks go in pieces.
-pub const MAX_PUSH: usize = 4096;
+/// The longest block to push before its output is made; longer host blocks go in pieces
+/// of this (push a piece, make its output, then the next).
+pub const MAX_BLOCK: usize = 4096;
 /// Frames the gate stays open after the input falls below its threshold (so that the
 /// gaps between words do not cut the following on and off).
 const GATE_HOLD: u32 = 8;
@@ -124,9 +126,10 @@ impl Listener {
         (model as f64 * self.ratio).round() as usize + INPUT_CHUNK / 2
     }
 
-    /// Takes the next host-rate input samples (at most MAX_PUSH at a time).
+    /// Takes the next host-rate input samples (a block of at most MAX_BLOCK, then its
+    /// output).
     pub fn push(&mut self, input: &[f32]) {
-        for &x in &input[..input.len().min(MAX_PUSH)] {
+        for &x in input {
             self.chunk[self.chunk_len] = clean(x);
             self.chunk_len += 1;
             self.pushed += 1;

@@ -75,8 +75,6 @@ pub struct Stream {
     /// Host samples since the running step began, and over how many to spread it.
     since_begin: usize,
     horizon: usize,
-    /// Bytes of weights the running step streams.
-    step_bytes: usize,
 }
 
 /// What a step follows: a live input's frames, by how much.
@@ -166,7 +164,6 @@ impl Stream {
             frames: 0,
             since_begin: 0,
             horizon: 1,
-            step_bytes: 0,
         };
         stream.start();
         Ok(stream)
@@ -321,7 +318,8 @@ impl Stream {
         self.since_begin += n;
         if self.since_begin.is_multiple_of(PACE) && self.generator.stepping() {
             let done = self.since_begin.min(self.horizon) as u128;
-            let target = (self.step_bytes as u128 * done / self.horizon as u128) as usize;
+            let cost = self.generator.running_step_cost() as u128;
+            let target = (cost * done / self.horizon as u128) as usize;
             self.generator.work(target);
         }
     }
@@ -331,14 +329,8 @@ impl Stream {
     fn start_step(&mut self, follow: Option<Follow<'_>>) {
         let (t, n) = (self.temperature, self.noise);
         match follow.and_then(|f| f.input.frame_at(f.at).map(|x| (x, f.amount))) {
-            Some(((frame, true), amount)) if amount > 0.0 => {
-                self.generator.begin_follow_step(frame, amount, t, n);
-                self.step_bytes = self.generator.follow_step_cost();
-            }
-            _ => {
-                self.generator.begin_step(t, n);
-                self.step_bytes = self.generator.step_cost();
-            }
+            Some(((frame, true), amount)) => self.generator.begin_follow_step(frame, amount, t, n),
+            _ => self.generator.begin_step(t, n),
         }
     }
 

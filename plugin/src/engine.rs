@@ -6,7 +6,6 @@
 use std::sync::Arc;
 
 use crossbeam_channel::Sender;
-use vrnn_core::listen::MAX_PUSH;
 use vrnn_core::rng::derive_seed;
 use vrnn_core::stream::Schedule;
 use vrnn_core::{Follow, Listener, Model, Stream, StreamError};
@@ -60,13 +59,12 @@ impl Engine {
         Ok(Engine { model, name, rate, voices, listener, block_at: 0 })
     }
 
-    /// Takes the block's input (mono, at the host rate) before its samples are made.
+    /// Takes the block's input (mono, at the host rate, at most `listen::MAX_BLOCK`
+    /// samples) before its samples are made.
     fn listen(&mut self, input: &[f32], gate_db: f32) {
         self.listener.set_gate_db(gate_db);
         self.block_at = self.listener.pushed();
-        for piece in input.chunks(MAX_PUSH) {
-            self.listener.push(piece);
-        }
+        self.listener.push(input);
     }
 
     /// Forgets the input heard so far.
@@ -496,8 +494,8 @@ impl Player {
         }
     }
 
-    /// The block's input (mono, at the host rate; silence without an input), before its
-    /// samples: what the voices follow.
+    /// The block's input (mono, at the host rate, at most `listen::MAX_BLOCK` samples;
+    /// silence without an input), before its samples: what the voices follow.
     pub fn listen(&mut self, input: &[f32], gate_db: f32) {
         self.block_position = self.position;
         self.current.listen(input, gate_db);
@@ -574,20 +572,18 @@ impl Player {
 mod tests {
     use super::*;
 
+    /// The defaults, following the input by `follow`.
+    fn controls(follow: f32) -> Controls {
+        Controls { temperature: 1.0, noise: 1.0, gain: 1.0, width: 0.0, formant: 1.0, follow }
+    }
+
     fn play(voices: usize, notes: &[(usize, u8)], seconds: f32) -> Vec<f32> {
         let model = Arc::new(Model::from_file(&vrnn_core::builtin::builtin_voice().unwrap()));
         let engine = Engine::new(model, "built-in".into(), 48_000.0, 0).unwrap();
         let (tx, _rx) = crossbeam_channel::unbounded();
         let mut p = Player::new(Box::new(engine), tx, 0, true);
         p.set_polyphony(voices);
-        let c = Controls {
-            temperature: 1.0,
-            noise: 1.0,
-            gain: 1.0,
-            width: 0.0,
-            formant: 1.0,
-            follow: 0.0,
-        };
+        let c = controls(0.0);
         (0..(seconds * 48_000.0) as usize)
             .map(|i| {
                 if let Some((_, n)) = notes.iter().find(|(at, _)| *at == i) {
@@ -600,14 +596,7 @@ mod tests {
 
     /// Free mode following a tone in blocks of 256 from the start of `p`.
     fn follow_tone(p: &mut Player, seconds: f32) -> Vec<f32> {
-        let c = Controls {
-            temperature: 1.0,
-            noise: 1.0,
-            gain: 1.0,
-            width: 0.0,
-            formant: 1.0,
-            follow: 1.0,
-        };
+        let c = controls(1.0);
         let tone: Vec<f32> = (0..256).map(|i| (i as f32 * 0.1).sin() * 0.3).collect();
         let mut out = Vec::new();
         for _ in 0..(seconds * 48_000.0 / 256.0) as usize {

@@ -9,6 +9,8 @@ pub struct Input {
     ring: Vec<f32>,
     write: usize,
     delay: usize,
+    /// Samples in the block last mixed.
+    len: usize,
 }
 
 impl Input {
@@ -19,6 +21,7 @@ impl Input {
             ring: vec![0.0; max_delay + 1],
             write: 0,
             delay: 0,
+            len: 0,
         }
     }
 
@@ -31,8 +34,8 @@ impl Input {
         self.ring.fill(0.0);
     }
 
-    /// The block's `n` samples: `channels` mixed to mono (silence without any).
-    pub fn mix<C: AsRef<[f32]>>(&mut self, channels: &[C], n: usize) -> &[f32] {
+    /// Mixes the block's `n` samples of `channels` to mono (silence without any).
+    pub fn mix<C: AsRef<[f32]>>(&mut self, channels: &[C], n: usize) {
         let n = n.min(self.mono.len());
         let mono = &mut self.mono[..n];
         mono.fill(0.0);
@@ -48,13 +51,19 @@ impl Input {
                 *m = 0.0;
             }
         }
-        mono
+        self.len = n;
+    }
+
+    /// Up to `len` samples of the block last mixed, from sample `from`.
+    pub fn mono(&self, from: usize, len: usize) -> &[f32] {
+        let from = from.min(self.len);
+        &self.mono[from..(from + len).min(self.len)]
     }
 
     /// Sample `i` of the block last mixed, delayed: call once per sample, in order.
     pub fn dry(&mut self, i: usize) -> f32 {
         let len = self.ring.len();
-        self.ring[self.write] = self.mono.get(i).copied().unwrap_or(0.0);
+        self.ring[self.write] = self.mono(i, 1).first().copied().unwrap_or(0.0);
         let out = self.ring[(self.write + len - self.delay) % len];
         self.write = (self.write + 1) % len;
         out

@@ -26,6 +26,7 @@ use limiter::Limiter;
 use loader::{Shared, Task};
 use params::{Mode, SynthParams};
 use telemetry::{TelemetryRx, TelemetryTx, SCOPE_DECIMATION};
+use vrnn_core::listen::MAX_BLOCK;
 
 const MOD_WHEEL: u8 = 1;
 const SUSTAIN_PEDAL: u8 = 64;
@@ -204,8 +205,9 @@ impl Plugin for VrnnSynth {
             };
         engine.set_schedule(self.params.latency.value().schedule());
         self.main_input = layout.main_input_channels.is_some();
-        // Room for the longest latency: following, under the smooth schedule.
-        let max_delay = engine.follow_latency().max(engine.latency()) + engine.latency();
+        // Room for the longest latency: following, under whichever schedule is switched to
+        // (Smooth adds a frame, less than the note latency added here).
+        let max_delay = engine.follow_latency() + engine.latency();
         self.input = Input::new(config.max_buffer_size as usize, max_delay);
         let latency = self.latency_of(&engine);
         self.shared.meters.sample_rate.store(rate as f32, std::sync::atomic::Ordering::Relaxed);
@@ -270,16 +272,20 @@ impl Plugin for VrnnSynth {
             context.set_latency_samples(latency);
         }
         let n = buffer.samples();
-        let mono = match aux.inputs.first() {
+        match aux.inputs.first() {
             _ if self.main_input => self.input.mix(buffer.as_slice_immutable(), n),
             Some(sidechain) => self.input.mix(sidechain.as_slice_immutable(), n),
             None => self.input.mix::<&[f32]>(&[], n),
-        };
-        player.listen(mono, params::gate_db(self.params.input_gate.value()));
+        }
+        let gate_db = params::gate_db(self.params.input_gate.value());
         let started = Instant::now();
         let frames_before = player.frames();
         let mut event = context.next_event();
         for (i, mut samples) in buffer.iter_samples().enumerate() {
+            if i % MAX_BLOCK == 0 {
+                // The voices follow the input a piece at a time (what the listener holds).
+                player.listen(self.input.mono(i, MAX_BLOCK), gate_db);
+            }
             while let Some(e) = event {
                 if e.timing() as usize > i {
                     break;

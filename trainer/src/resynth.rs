@@ -7,7 +7,7 @@
 
 use std::sync::Arc;
 
-use vrnn_core::listen::MAX_PUSH;
+use vrnn_core::listen::MAX_BLOCK;
 use vrnn_core::{domain, Follow, Generator, Listener, Model, PosteriorZ, Rng, Stream};
 
 /// How resynthesis picks z_t.
@@ -67,7 +67,7 @@ pub fn resynthesise(model: Arc<Model>, signal: &[f32], o: ResynthOptions) -> Vec
 }
 
 /// Live resynthesis, offline: `signal` (at the host rate `rate`) played into a Listener and
-/// a Stream that follows it, in MAX_PUSH blocks, as the plugin plays its input; the output
+/// a Stream that follows it, in MAX_BLOCK blocks, as the plugin plays its input; the output
 /// shifted by the reported latency so that it lines up with the input, as long as it.
 #[derive(Clone, Copy, Debug)]
 pub struct FollowOptions {
@@ -90,7 +90,7 @@ pub fn follow(model: Arc<Model>, signal: &[f32], o: FollowOptions) -> anyhow::Re
     let mut input = signal.to_vec();
     input.resize(signal.len() + delay, 0.0);
     let mut out = vec![0.0; input.len()];
-    for (x, y) in input.chunks(MAX_PUSH).zip(out.chunks_mut(MAX_PUSH)) {
+    for (x, y) in input.chunks(MAX_BLOCK).zip(out.chunks_mut(MAX_BLOCK)) {
         let at = listener.pushed();
         listener.push(x);
         stream.process_following(y, Some(Follow { input: &listener, amount: o.follow, at }));

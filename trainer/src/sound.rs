@@ -315,25 +315,26 @@ fn modulation(x: &[f32], rate: u32) -> Vec<f64> {
 /// the time cannot drag down, and that no single click lifts).
 fn long_pause_share(x: &[f32], rate: u32) -> f64 {
     let hop = (rate as f64 * ENVELOPE_SECONDS).round() as usize;
-    let second = (rate as usize).min(x.len()).max(1);
-    let loudest = x
-        .chunks(second)
-        .map(|c| c.iter().map(|v| *v as f64 * *v as f64).sum::<f64>() / c.len() as f64)
-        .fold(0.0, f64::max)
-        .sqrt();
+    let loudest = envelope(x, (rate as usize).max(1)).into_iter().fold(0.0, f64::max);
+    if loudest == 0.0 {
+        return 1.0;
+    }
     let threshold = loudest * 10f64.powf(-PAUSE_DB / 20.0);
     let long = (LONG_PAUSE_SECONDS / ENVELOPE_SECONDS).round() as usize;
     let env = envelope(x, hop);
     let (mut run, mut in_long_pauses) = (0, 0);
-    for r in env.iter().chain(std::iter::once(&f64::INFINITY)) {
-        if *r < threshold || loudest == 0.0 {
+    for r in &env {
+        if *r < threshold {
             run += 1;
-        } else {
-            if run >= long {
-                in_long_pauses += run;
-            }
-            run = 0;
+            continue;
         }
+        if run >= long {
+            in_long_pauses += run;
+        }
+        run = 0;
+    }
+    if run >= long {
+        in_long_pauses += run;
     }
     in_long_pauses as f64 / env.len().max(1) as f64
 }
@@ -549,6 +550,7 @@ mod tests {
         fell_silent.extend(white(12.0, 4).iter().map(|v| v * 1e-3));
         let share = features(&fell_silent, RATE, 200, 0).long_pause_share;
         assert!((share - 0.75).abs() < 0.01, "a voice 60 dB down is silent: {share}");
+        assert_eq!(features(&vec![0.0; second * 2], RATE, 200, 0).long_pause_share, 1.0);
     }
 
     #[test]
