@@ -62,9 +62,11 @@ pub struct Stream {
     /// host rate / model rate.
     base_ratio: f64,
     pitch: f64,
-    /// The frame being fed to the resampler, and the next sample of it to feed.
-    frame: Vec<f32>,
+    /// Samples per frame; the next sample of the current frame to feed to the resampler,
+    /// and whether that frame is the silence played while the first spread step runs.
+    frame_len: usize,
     frame_pos: usize,
+    silent: bool,
     chunk: Vec<f32>,
     out: Vec<f32>,
     out_len: usize,
@@ -142,10 +144,9 @@ impl Stream {
         )
         .map_err(|e| StreamError::Resampler(e.to_string()))?;
         let out = vec![0.0; resampler.output_frames_max()];
-        let frame = vec![0.0; c.frame_size];
         let mut codec = domain::codec(c);
         codec.reset(generator.seed());
-        let noise = c.domain.default_noise();
+        let (noise, frame_len) = (c.domain.default_noise(), c.frame_size);
         let mut stream = Stream {
             codec,
             generator,
@@ -153,8 +154,9 @@ impl Stream {
             resampler,
             base_ratio,
             pitch: 1.0,
-            frame,
+            frame_len,
             frame_pos: 0,
+            silent: true,
             chunk: vec![0.0; RESAMPLER_CHUNK],
             out,
             out_len: 0,
@@ -234,9 +236,9 @@ impl Stream {
     /// The first frame: generated when first needed, or (spread) a frame of silence played
     /// while the first step runs.
     fn start(&mut self) {
-        self.frame.fill(0.0);
+        self.silent = true;
         match self.schedule {
-            Schedule::Immediate => self.frame_pos = self.frame.len(),
+            Schedule::Immediate => self.frame_pos = self.frame_len,
             Schedule::Spread => {
                 self.frame_pos = 0;
                 self.begin_step(None);
@@ -253,7 +255,7 @@ impl Stream {
             Schedule::Spread => 1,
         };
         let frames = look_ahead + self.codec.latency_frames();
-        let frame_samples = (frames * self.frame.len()) as f64 * self.base_ratio;
+        let frame_samples = (frames * self.frame_len) as f64 * self.base_ratio;
         self.resampler.output_delay() + frame_samples.round() as usize
     }
 
@@ -266,7 +268,7 @@ impl Stream {
     /// `input`: the listener's delay, the wait for the next step to begin (half a frame on
     /// average), and the stream's own latency.
     pub fn follow_latency(&self, input: &Listener) -> usize {
-        let half_frame = self.frame.len() as f64 * self.base_ratio / 2.0;
+        let half_frame = self.frame_len as f64 * self.base_ratio / 2.0;
         input.latency() + half_frame.round() as usize + self.latency()
     }
 
@@ -339,36 +341,46 @@ impl Stream {
         self.since_begin = 0;
         // The next frame is needed after this one's samples have gone into the resampler, up
         // to a chunk early; spread the step over that time at the current pitch.
-        let frame = self.frame.len();
+        let frame = self.frame_len;
         let model_samples = frame - RESAMPLER_CHUNK.min(frame / 2);
         let host = model_samples as f64 * self.base_ratio / self.pitch;
         self.horizon = (host as usize).max(PACE);
     }
 
-    /// The next frame into `frame`: the finished spread step (then the next one begins), or
-    /// a whole step now.
+    /// Starts synthesising the next frame: the finished spread step (then the next one
+    /// begins), or a whole step now.
     fn next_frame(&mut self, follow: Option<Follow<'_>>) {
         if self.schedule == Schedule::Immediate {
             self.start_step(follow);
         }
         self.generator.finish_step();
-        self.codec.synthesise(self.generator.frame(), &mut self.frame);
+        self.codec.start_frame(self.generator.frame());
         self.frame_pos = 0;
+        self.silent = false;
         self.frames += 1;
         if self.schedule == Schedule::Spread {
             self.begin_step(follow);
         }
     }
 
-    /// One chunk of model-rate samples through the resampler.
+    /// One chunk of model-rate samples through the resampler, synthesised as it is needed
+    /// (so a frame's synthesis is spread over the callbacks that play it).
     fn refill(&mut self, follow: Option<Follow<'_>>) {
         loop {
-            for i in 0..RESAMPLER_CHUNK {
-                if self.frame_pos == self.frame.len() {
+            let mut filled = 0;
+            while filled < RESAMPLER_CHUNK {
+                if self.frame_pos == self.frame_len {
                     self.next_frame(follow);
                 }
-                self.chunk[i] = self.frame[self.frame_pos];
-                self.frame_pos += 1;
+                let n = (RESAMPLER_CHUNK - filled).min(self.frame_len - self.frame_pos);
+                let samples = &mut self.chunk[filled..filled + n];
+                if self.silent {
+                    samples.fill(0.0);
+                } else {
+                    self.codec.render(samples);
+                }
+                self.frame_pos += n;
+                filled += n;
             }
             let produced = resample_chunk(&mut self.resampler, &self.chunk, &mut self.out);
             if produced > 0 {

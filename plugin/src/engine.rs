@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crossbeam_channel::Sender;
 use vrnn_core::rng::derive_seed;
-use vrnn_core::stream::Schedule;
+use vrnn_core::stream::{Schedule, DEFAULT_TEMPERATURE};
 use vrnn_core::{Follow, Listener, Model, Stream, StreamError};
 
 use crate::gate::DelayedGate;
@@ -94,6 +94,13 @@ impl Engine {
         }
     }
 
+    /// One voice's temperature (polyphonic modulation), until the next `set_controls`.
+    fn set_voice_temperature(&mut self, voice: usize, temperature: f32) {
+        let v = &mut self.voices[voice];
+        v.left.set_temperature(temperature);
+        v.right.set_temperature(temperature);
+    }
+
     /// Plays `note` (None: the model's own pitch) bent by the ratio `bend` on `voice`.
     fn set_note(&mut self, voice: usize, note: Option<u8>, bend: f32) {
         let ratio = self.pitch(note, bend);
@@ -161,10 +168,40 @@ pub struct Controls {
     pub follow: f32,
 }
 
+/// A note as the host names it: the key, its channel, and the host's id for the note
+/// (CLAP note ids; None where the host gives none).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Note {
+    pub key: u8,
+    pub channel: u8,
+    pub id: Option<i32>,
+}
+
+impl Note {
+    /// A note without channel or id (plain MIDI on channel 1).
+    pub fn key(key: u8) -> Note {
+        Note { key, channel: 0, id: None }
+    }
+}
+
+/// The host's note ids kept apart, or a key for every note with that key.
+fn matches(playing: Note, key: Option<u8>, id: Option<i32>) -> bool {
+    match (id, playing.id) {
+        (Some(id), Some(own)) => id == own,
+        _ => key.is_none_or(|k| k == playing.key),
+    }
+}
+
 /// What one voice is playing.
 #[derive(Clone)]
 struct Voice {
     note: Option<u8>,
+    /// The host's note this voice sounds, until it has ended (released to silence or
+    /// stolen), when the host is told (`Player::take_ended`).
+    sounding: Option<Note>,
+    /// Polyphonic modulation of temperature: the normalised offset the host sent, and the
+    /// change of temperature it makes.
+    temperature_offset: Option<(f32, f32)>,
     seed: u64,
     /// The gate, delayed to when the sound it belongs to comes out.
     gate: DelayedGate,
@@ -173,14 +210,17 @@ struct Voice {
     /// Released while the sustain pedal was down.
     held: bool,
     right_on: bool,
-    /// The note-on count when it started (stealing takes the oldest).
+    /// The note-on count when it started (stealing takes the oldest), and the sample.
     started: u64,
+    onset: u64,
 }
 
 impl Voice {
     fn new(seed: u64) -> Voice {
         Voice {
             note: None,
+            sounding: None,
+            temperature_offset: None,
             seed,
             gate: DelayedGate::new(false),
             level: 0.0,
@@ -188,6 +228,7 @@ impl Voice {
             held: false,
             right_on: false,
             started: 0,
+            onset: 0,
         }
     }
 
@@ -221,8 +262,13 @@ pub struct Player {
     position: u64,
     /// `position` at the current block's first sample.
     block_position: u64,
+    /// The temperature the voices last received (at a control interval).
+    temperature: f32,
     /// Host samples per model frame, for `frames`.
     frame_samples: f64,
+    /// Notes that ended since the last `take_ended` (room for every voice twice, so
+    /// pushing never allocates).
+    ended: Vec<Note>,
 }
 
 impl Player {
@@ -249,7 +295,9 @@ impl Player {
             release_step: 1.0 / (RELEASE_SECONDS * rate),
             position: 0,
             block_position: 0,
+            temperature: DEFAULT_TEMPERATURE,
             frame_samples,
+            ended: Vec::with_capacity(2 * MAX_VOICES),
         };
         p.reset(seed, midi);
         p
@@ -301,6 +349,7 @@ impl Player {
             self.retire(old);
         }
         self.current.reset_input();
+        self.ended.clear();
         self.free_voice(!midi);
         self.position = 0;
         self.block_position = 0;
@@ -331,6 +380,10 @@ impl Player {
                 v.velocity_gain = 1.0;
                 v.held = false;
             }
+            // Free mode's voice plays on: its note has ended for the host.
+            if !midi {
+                self.end(0);
+            }
             // Going to MIDI, the free voice releases over its envelope; going free, the
             // notes release and voice 0 plays on at the model's own pitch.
             if !midi {
@@ -338,6 +391,10 @@ impl Player {
                 self.free_voice(true);
             }
         }
+    }
+
+    pub fn polyphony(&self) -> usize {
+        self.polyphony
     }
 
     /// How many voices notes may use, 1..=MAX_VOICES; voices above it finish their notes.
@@ -361,16 +418,33 @@ impl Player {
             .unwrap_or(0)
     }
 
+    /// Tells the host (through `take_ended`) that `voice`'s note has ended.
+    fn end(&mut self, voice: usize) {
+        if let Some(note) = self.voices[voice].sounding.take() {
+            if self.ended.len() < self.ended.capacity() {
+                self.ended.push(note);
+            }
+        }
+    }
+
+    /// Hands each note that has ended since the last call to `f` (CLAP's note-end events,
+    /// so that the host frees its modulation of the note).
+    pub fn take_ended(&mut self, mut f: impl FnMut(Note)) {
+        self.ended.drain(..).for_each(&mut f);
+    }
+
     /// A note-on starts a voice at the note's pitch (an hnm model sings the note with its
     /// formants in place; other domains play it by varispeed), at the level
     /// `velocity_gain`. With one voice every note replays the Seed's voice; with more, each
     /// note has its own seed, from the Seed, the note and how many notes came before, so
     /// that a bounce replays exactly.
-    pub fn note_on(&mut self, note: u8, velocity_gain: f32) {
+    pub fn note_on(&mut self, played: Note, velocity_gain: f32) {
         if !self.midi {
             return;
         }
+        let note = played.key;
         let v = self.allocate();
+        self.end(v);
         self.notes_played += 1;
         let seed = if self.polyphony == 1 {
             self.seed
@@ -380,22 +454,27 @@ impl Player {
         let at = self.position + self.current.latency() as u64;
         let voice = &mut self.voices[v];
         voice.note = Some(note);
+        voice.sounding = Some(played);
+        voice.temperature_offset = None;
         voice.seed = seed;
         voice.velocity_gain = velocity_gain;
         voice.held = false;
         voice.right_on = false;
         voice.started = self.notes_played;
+        voice.onset = self.position;
         voice.gate.schedule(at, true);
         self.current.restart(v, seed);
         self.current.set_note(v, Some(note), self.bend);
     }
 
-    /// Releases the voices playing `note` (every note for a wildcard `None`); with the
-    /// sustain pedal down, when the pedal comes up.
-    pub fn note_off(&mut self, note: Option<u8>) {
+    /// Releases the voices playing the host's note `id`, or where the host gives no id,
+    /// `key` (every note for a wildcard `None`); with the sustain pedal down, when the pedal
+    /// comes up.
+    pub fn note_off(&mut self, key: Option<u8>, id: Option<i32>) {
         let at = self.position + self.current.latency() as u64;
         for v in &mut self.voices {
-            if v.note.is_some() && (note.is_none() || v.note == note) {
+            let playing = v.sounding.filter(|_| v.note.is_some());
+            if playing.is_some_and(|n| matches(n, key, id)) {
                 if self.sustain {
                     v.held = true;
                 } else {
@@ -415,6 +494,36 @@ impl Player {
                 v.held = false;
                 v.note = None;
                 v.gate.schedule(at, false);
+            }
+        }
+    }
+
+    /// Polyphonic modulation of temperature for the host's note `id`: `offset` is the
+    /// host's normalised offset, `change` the temperature it adds to the parameter's.
+    /// Modulation sent with the note-on (at the same sample) counts from the note's first
+    /// step: the voice starts again at its temperature.
+    pub fn modulate_temperature(&mut self, id: i32, offset: f32, change: f32) {
+        for v in 0..MAX_VOICES {
+            let voice = &mut self.voices[v];
+            if voice.sounding.is_some_and(|n| n.id == Some(id)) {
+                voice.temperature_offset = Some((offset, change));
+                if voice.onset == self.position && voice.note.is_some() {
+                    let (seed, note) = (voice.seed, voice.note);
+                    let t = (self.temperature + change).max(0.0);
+                    self.current.set_voice_temperature(v, t);
+                    self.current.restart(v, seed);
+                    self.current.set_note(v, note, self.bend);
+                }
+            }
+        }
+    }
+
+    /// The Temperature parameter moved: `change` gives each modulated voice's new change
+    /// from its normalised offset (the parameter's range clamps it differently).
+    pub fn remap_temperature(&mut self, change: impl Fn(f32) -> f32) {
+        for v in &mut self.voices {
+            if let Some((offset, _)) = v.temperature_offset {
+                v.temperature_offset = Some((offset, change(offset)));
             }
         }
     }
@@ -507,9 +616,19 @@ impl Player {
     /// The next stereo sample.
     pub fn next(&mut self, c: &Controls) -> (f32, f32) {
         if self.position.is_multiple_of(CONTROL_INTERVAL) {
+            self.temperature = c.temperature;
             self.current.set_controls(c);
             if let Some(old) = &mut self.outgoing {
                 old.set_controls(c);
+            }
+            for v in 0..MAX_VOICES {
+                if let Some((_, change)) = self.voices[v].temperature_offset {
+                    let t = (c.temperature + change).max(0.0);
+                    self.current.set_voice_temperature(v, t);
+                    if let Some(old) = &mut self.outgoing {
+                        old.set_voice_temperature(v, t);
+                    }
+                }
             }
             if let Some(e) = self.retired.take() {
                 self.retire(e);
@@ -530,6 +649,9 @@ impl Player {
             // Silent and idle: the voice waits. A pending note-on keeps it running through
             // its look-ahead, so that its sound and the gate arrive together.
             if voice.level == 0.0 && !voice.gate.waiting() {
+                if voice.note.is_none() {
+                    self.end(v);
+                }
                 continue;
             }
             if wide && !voice.right_on {
@@ -587,7 +709,7 @@ mod tests {
         (0..(seconds * 48_000.0) as usize)
             .map(|i| {
                 if let Some((_, n)) = notes.iter().find(|(at, _)| *at == i) {
-                    p.note_on(*n, 1.0);
+                    p.note_on(Note::key(*n), 1.0);
                 }
                 p.next(&c).0
             })

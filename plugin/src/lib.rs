@@ -16,11 +16,11 @@ use std::time::Instant;
 
 use crossbeam_channel::{Receiver, Sender};
 use nice_plug::editor::dpi::LogicalSize;
-use nice_plug::midi::Key;
+use nice_plug::midi::{Channel, Key, VoiceID};
 use nice_plug::prelude::*;
 use nice_plug_egui::EguiEditorState;
 
-use engine::{Controls, Engine, Player};
+use engine::{Controls, Engine, Note, Player};
 use input::Input;
 use limiter::Limiter;
 use loader::{Shared, Task};
@@ -261,7 +261,11 @@ impl Plugin for VrnnSynth {
             player.set_seed(seed);
         }
         player.set_midi(midi);
-        player.set_polyphony(self.params.voices.value() as usize);
+        let voices = self.params.voices.value() as usize;
+        if voices != player.polyphony() {
+            player.set_polyphony(voices);
+            context.set_current_voice_capacity(voices as u32);
+        }
         let schedule = self.params.latency.value().schedule();
         let schedule_changed = schedule != player.engine().schedule();
         if schedule_changed {
@@ -292,10 +296,27 @@ impl Plugin for VrnnSynth {
                 }
                 let p = &self.params;
                 match e {
-                    NoteEvent::NoteOn { key: Key::Number(note), velocity, .. } => {
+                    NoteEvent::NoteOn {
+                        key: Key::Number(key),
+                        velocity,
+                        voice_id,
+                        channel,
+                        ..
+                    } => {
+                        let channel = channel.number().unwrap_or(0);
+                        let note = Note { key, channel, id: voice_id.id() };
                         player.note_on(note, params::velocity_gain(velocity, p.velocity.value()))
                     }
-                    NoteEvent::NoteOff { key, .. } => player.note_off(key.number()),
+                    NoteEvent::NoteOff { key, voice_id, .. } => {
+                        player.note_off(key.number(), voice_id.id())
+                    }
+                    NoteEvent::PolyModulation { voice_id, normalized_offset, .. } => {
+                        let change = params::temperature_change(&p.temperature, normalized_offset);
+                        player.modulate_temperature(voice_id, normalized_offset, change)
+                    }
+                    NoteEvent::MonoAutomation { .. } => player.remap_temperature(|offset| {
+                        params::temperature_change(&p.temperature, offset)
+                    }),
                     NoteEvent::MidiPitchBend { value, .. } => {
                         player.set_bend(params::bend_ratio(value, p.bend_range.value()))
                     }
@@ -317,6 +338,14 @@ impl Plugin for VrnnSynth {
                 follow: p.follow.value(),
             };
             let (l, r) = player.next(&controls);
+            player.take_ended(|note| {
+                let _ = context.try_send_event(NoteEvent::VoiceTerminated {
+                    timing: i as u32,
+                    voice_id: note.id.map_or(VoiceID::Wildcard, VoiceID::ID),
+                    channel: Channel::Number(note.channel),
+                    key: Key::Number(note.key),
+                });
+            });
             let (wet, dry) = (p.dry_wet.smoothed.next(), self.input.dry(i));
             let mix = |x: f32| wet * x + (1.0 - wet) * dry;
             let (l, r) = self.limiter.next((mix(l), mix(r)), p.limiter.value());
@@ -367,6 +396,12 @@ impl ClapPlugin for VrnnSynth {
         ClapFeature::Stereo,
         ClapFeature::Mono,
     ];
+    // Temperature is modulated per note; notes are told apart by their ids, so a host may
+    // stack several on one key.
+    const CLAP_POLY_MODULATION_CONFIG: Option<PolyModulationConfig> = Some(PolyModulationConfig {
+        max_voice_capacity: engine::MAX_VOICES as u32,
+        supports_overlapping_voices: true,
+    });
 }
 
 impl Vst3Plugin for VrnnSynth {

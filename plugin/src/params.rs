@@ -40,6 +40,8 @@ impl Latency {
 }
 
 pub const MAX_SEED: i32 = 9999;
+/// Temperature's id for CLAP polyphonic modulation.
+pub const TEMPERATURE_MODULATION: u32 = 0;
 
 /// The Input Gate's lowest setting: off.
 pub const GATE_OFF_DB: f32 = -90.0;
@@ -61,6 +63,13 @@ pub fn velocity_gain(velocity: f32, sensitivity: f32) -> f32 {
 /// Pitch bend (0..=1, 0.5 at rest) as a frequency ratio over +-`range` semitones.
 pub fn bend_ratio(value: f32, range: f32) -> f32 {
     2f32.powf((value.clamp(0.0, 1.0) - 0.5) * 2.0 * range / 12.0)
+}
+
+/// The temperature a voice's polyphonic modulation adds: the parameter at its normalised
+/// value plus the host's `offset` (clamped to the range), less the parameter's own value.
+pub fn temperature_change(temperature: &FloatParam, offset: f32) -> f32 {
+    let normalised = temperature.modulated_normalized_value();
+    temperature.preview_plain(normalised + offset) - temperature.preview_plain(normalised)
 }
 
 #[derive(Params)]
@@ -187,7 +196,8 @@ impl Default for SynthParams {
                 FloatRange::Linear { min: 0.0, max: 2.0 },
             )
             .with_smoother(smooth.clone())
-            .with_step_size(0.01),
+            .with_step_size(0.01)
+            .with_poly_modulation_id(TEMPERATURE_MODULATION),
             noise: FloatParam::new(
                 "Noise",
                 DEFAULT_NOISE,

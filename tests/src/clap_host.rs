@@ -7,9 +7,11 @@ use std::path::Path;
 use clack_extensions::latency::PluginLatency;
 use clack_extensions::params::{ParamInfoBuffer, PluginParams};
 use clack_extensions::state::PluginState;
-use clack_host::events::event_types::{MidiEvent, NoteOffEvent, NoteOnEvent, ParamValueEvent};
+use clack_host::events::event_types::{
+    MidiEvent, NoteEndEvent, NoteOffEvent, NoteOnEvent, ParamModEvent, ParamValueEvent,
+};
 use clack_host::events::io::EventBuffer;
-use clack_host::events::Pckn;
+use clack_host::events::{Event as _, Match, Pckn};
 use clack_host::prelude::*;
 
 pub struct Shared;
@@ -37,8 +39,28 @@ pub enum Event {
     /// A note-on at a velocity in 0..=1.
     NoteOnAt(u8, f64),
     NoteOff(u8),
+    /// A note-on and a note-off with the host's note id (CLAP note ids).
+    NoteOnId(u8, u32),
+    NoteOffId(u8, u32),
+    /// A note-on with an id at a velocity in 0..=1.
+    NoteOnAtId(u8, u32, f64),
+    /// Polyphonic modulation of a parameter (by name) for one note id, in plain units.
+    PolyMod(&'static str, u32, f64),
     /// A raw MIDI 1.0 message (pitch bend, a control change).
     Midi([u8; 3]),
+}
+
+/// A note the plugin said has ended: where (absolute position), its note id and key.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct NoteEnd {
+    pub at: u64,
+    pub id: Option<u32>,
+    pub key: Option<u16>,
+}
+
+/// A note on channel 0 of port 0, with an id or (plain MIDI) none.
+fn note(key: u8, id: Option<u32>) -> Pckn {
+    Pckn::new(0u16, 0u16, key as u16, id.map_or(Match::All, Match::Specific))
 }
 
 pub struct Session {
@@ -48,6 +70,8 @@ pub struct Session {
     params: HashMap<String, ClapId>,
     max_block: u32,
     position: u64,
+    /// Every note-end event the plugin has sent.
+    pub note_ends: Vec<NoteEnd>,
 }
 
 impl Session {
@@ -72,8 +96,15 @@ impl Session {
                 }
             }
         }
-        let mut s =
-            Session { _entry: entry, instance, processor: None, params, max_block, position: 0 };
+        let mut s = Session {
+            _entry: entry,
+            instance,
+            processor: None,
+            params,
+            max_block,
+            position: 0,
+            note_ends: Vec::new(),
+        };
         s.activate(rate);
         s
     }
@@ -167,21 +198,26 @@ impl Session {
                         Pckn::match_all(),
                         *v,
                     )),
-                    Event::NoteOn(k) => buffer.push(&NoteOnEvent::new(
-                        time,
-                        Pckn::new(0u16, 0u16, *k as u16, 0u32),
-                        1.0,
-                    )),
-                    Event::NoteOnAt(k, velocity) => buffer.push(&NoteOnEvent::new(
-                        time,
-                        Pckn::new(0u16, 0u16, *k as u16, 0u32),
-                        *velocity,
-                    )),
+                    Event::NoteOn(k) => buffer.push(&NoteOnEvent::new(time, note(*k, None), 1.0)),
+                    Event::NoteOnAt(k, velocity) => {
+                        buffer.push(&NoteOnEvent::new(time, note(*k, None), *velocity))
+                    }
                     Event::Midi(data) => buffer.push(&MidiEvent::new(time, 0, *data)),
-                    Event::NoteOff(k) => buffer.push(&NoteOffEvent::new(
+                    Event::NoteOff(k) => buffer.push(&NoteOffEvent::new(time, note(*k, None), 0.0)),
+                    Event::NoteOnId(k, id) => {
+                        buffer.push(&NoteOnEvent::new(time, note(*k, Some(*id)), 1.0))
+                    }
+                    Event::NoteOnAtId(k, id, velocity) => {
+                        buffer.push(&NoteOnEvent::new(time, note(*k, Some(*id)), *velocity))
+                    }
+                    Event::NoteOffId(k, id) => {
+                        buffer.push(&NoteOffEvent::new(time, note(*k, Some(*id)), 0.0))
+                    }
+                    Event::PolyMod(name, id, amount) => buffer.push(&ParamModEvent::new(
                         time,
-                        Pckn::new(0u16, 0u16, *k as u16, 0u32),
-                        0.0,
+                        self.param(name),
+                        Pckn::new(0u16, 0u16, Match::All, *id),
+                        *amount,
                     )),
                 }
             }
@@ -215,6 +251,11 @@ impl Session {
                     None,
                 )
                 .expect("process");
+            for e in out_events.iter().filter_map(|e| e.as_event::<NoteEndEvent>()) {
+                let at = self.position + e.time() as u64;
+                let (id, key) = (e.note_id().into_specific(), e.key().into_specific());
+                self.note_ends.push(NoteEnd { at, id, key });
+            }
             pos += n;
             self.position += n as u64;
         }

@@ -9,7 +9,7 @@
 //! built-in voice's size (`cargo bench -p vrnn-core -- domain/`), with no state beyond the
 //! tables.
 
-use super::{FrameCodec, LiveAnalyser};
+use super::{Finished, FrameCodec, LiveAnalyser};
 use crate::kernel::Isa;
 use crate::nn::{pad_vec, Dense};
 
@@ -25,6 +25,7 @@ pub struct Mdct {
     block: Vec<f32>,
     /// The second half of the previous inverse block, waiting for its overlap.
     tail: Vec<f32>,
+    current: Finished,
 }
 
 /// sqrt(2/N) w[n] cos(pi/N (n + 1/2 + N/2)(k + 1/2)), the sine window included.
@@ -49,6 +50,7 @@ impl Mdct {
             coefficients: pad_vec(n),
             block: vec![0.0; 2 * n],
             tail: vec![0.0; n],
+            current: Finished::new(n),
         }
     }
 }
@@ -70,14 +72,19 @@ impl FrameCodec for Mdct {
         out
     }
 
-    fn synthesise(&mut self, frame: &[f32], out: &mut [f32]) {
+    fn start_frame(&mut self, frame: &[f32]) {
         let n = self.n;
         self.coefficients[..n].copy_from_slice(&frame[..n]);
         self.synthesis.forward(self.isa, &self.coefficients, &mut self.block);
-        for ((o, b), t) in out.iter_mut().zip(&self.block[..n]).zip(&self.tail) {
+        for ((o, b), t) in self.current.samples.iter_mut().zip(&self.block[..n]).zip(&self.tail) {
             *o = b + t;
         }
+        self.current.pos = 0;
         self.tail.copy_from_slice(&self.block[n..]);
+    }
+
+    fn render(&mut self, out: &mut [f32]) {
+        self.current.render(out);
     }
 
     fn reset(&mut self, _seed: u64) {

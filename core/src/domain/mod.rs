@@ -21,9 +21,18 @@ pub trait FrameCodec: Send {
     /// The frames of a whole `signal`, frame-major (`frame_dim()` values each,
     /// unnormalised), as many as cover it. Offline: allocates.
     fn analyse(&self, signal: &[f32]) -> Vec<f32>;
-    /// Turns the next frame into the next `out.len()` (= frame size, the hop) finished
-    /// samples. Allocation-free.
-    fn synthesise(&mut self, frame: &[f32], out: &mut [f32]);
+    /// Begins synthesising the next frame: its hop (the frame size) of finished samples
+    /// then comes out of `render`. Allocation-free, like `render`.
+    fn start_frame(&mut self, frame: &[f32]);
+    /// The current frame's next `out.len()` samples (at most what is left of its hop). The
+    /// samples do not depend on how a hop is cut, so a stream can spread a frame's
+    /// synthesis over the callbacks that play it.
+    fn render(&mut self, out: &mut [f32]);
+    /// Turns the next frame into the next `out.len()` (= the hop) finished samples.
+    fn synthesise(&mut self, frame: &[f32], out: &mut [f32]) {
+        self.start_frame(frame);
+        self.render(out);
+    }
     /// Forgets the frames synthesised so far (a voice restarts); `seed` draws whatever
     /// randomness synthesis adds of its own.
     fn reset(&mut self, seed: u64);
@@ -58,6 +67,24 @@ pub fn live_analyser(config: &ModelConfig) -> Box<dyn LiveAnalyser> {
         Domain::Time => Box::new(LiveTime),
         Domain::Mdct => Box::new(LiveMdct::new(config.frame_size)),
         Domain::Hnm => Box::new(hnm::LiveHnm::new(config.sample_rate, config.frame_size)),
+    }
+}
+
+/// A frame's samples made whole at its start and handed out as they are asked for (the
+/// domains whose synthesis is cheap enough to do at once).
+struct Finished {
+    samples: Vec<f32>,
+    pos: usize,
+}
+
+impl Finished {
+    fn new(hop: usize) -> Finished {
+        Finished { samples: vec![0.0; hop], pos: hop }
+    }
+
+    fn render(&mut self, out: &mut [f32]) {
+        out.copy_from_slice(&self.samples[self.pos..self.pos + out.len()]);
+        self.pos += out.len();
     }
 }
 

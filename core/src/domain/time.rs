@@ -1,14 +1,15 @@
 //! The paper's domain: a frame is `frame_size` consecutive waveform samples.
 
-use super::{FrameCodec, LiveAnalyser};
+use super::{Finished, FrameCodec, LiveAnalyser};
 
 pub struct Time {
     frame: usize,
+    current: Finished,
 }
 
 impl Time {
     pub fn new(frame: usize) -> Time {
-        Time { frame }
+        Time { frame, current: Finished::new(frame) }
     }
 }
 
@@ -18,8 +19,13 @@ impl FrameCodec for Time {
         signal[..signal.len() / self.frame * self.frame].to_vec()
     }
 
-    fn synthesise(&mut self, frame: &[f32], out: &mut [f32]) {
-        out.copy_from_slice(&frame[..out.len()]);
+    fn start_frame(&mut self, frame: &[f32]) {
+        self.current.samples.copy_from_slice(&frame[..self.frame]);
+        self.current.pos = 0;
+    }
+
+    fn render(&mut self, out: &mut [f32]) {
+        self.current.render(out);
     }
 
     fn reset(&mut self, _seed: u64) {}

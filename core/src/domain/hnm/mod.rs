@@ -61,8 +61,12 @@ impl FrameCodec for Hnm {
         self.analyser.analyse(signal)
     }
 
-    fn synthesise(&mut self, frame: &[f32], out: &mut [f32]) {
-        self.synthesiser.synthesise(frame, out);
+    fn start_frame(&mut self, frame: &[f32]) {
+        self.synthesiser.start_frame(frame);
+    }
+
+    fn render(&mut self, out: &mut [f32]) {
+        self.synthesiser.render(out);
     }
 
     fn reset(&mut self, seed: u64) {

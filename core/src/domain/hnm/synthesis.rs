@@ -33,10 +33,15 @@ pub struct Synthesiser {
     bands: Bands,
     /// The fundamental's phase in cycles, in [0, 1).
     phase: f64,
-    /// The previous frame's f0 and harmonic amplitudes (where this frame starts from).
+    /// The previous frame's f0 and harmonic amplitudes (where this frame starts from), this
+    /// frame's (where it ends), and how many harmonics either plays.
     f0: f32,
     amplitudes: Vec<f32>,
+    target_f0: f32,
     next: Vec<f32>,
+    count: usize,
+    /// The next sample of the frame to render.
+    pos: usize,
     /// Whether a frame has been played since the last reset (the first fades in).
     started: bool,
     pitch: f32,
@@ -73,7 +78,10 @@ impl Synthesiser {
             phase: 0.0,
             f0: F0_MIN,
             amplitudes: vec![0.0; MAX_HARMONICS],
+            target_f0: F0_MIN,
             next: vec![0.0; MAX_HARMONICS],
+            count: 0,
+            pos: hop,
             started: false,
             pitch: 1.0,
             formant: 1.0,
@@ -94,6 +102,8 @@ impl Synthesiser {
         self.amplitudes.fill(0.0);
         self.started = false;
         self.tail.fill(0.0);
+        self.block.fill(0.0);
+        self.pos = self.hop;
         self.rng = Rng::new(seed ^ 0x4E01_5E00);
     }
 
@@ -107,8 +117,11 @@ impl Synthesiser {
         self.formant = if ratio.is_finite() { ratio.clamp(0.5, 2.0) } else { 1.0 };
     }
 
-    /// `frame` is one hnm frame (unnormalised); `out` gets `hop` samples.
-    pub fn synthesise(&mut self, frame: &[f32], out: &mut [f32]) {
+    /// Begins one hnm frame (unnormalised): its `hop` samples then come from `render`.
+    pub fn start_frame(&mut self, frame: &[f32]) {
+        if self.started {
+            self.finish_frame();
+        }
         let nyquist = 0.5 * self.rate;
         let ln_f0 = frame[F0];
         let f0 = if ln_f0.is_finite() { ln_f0.exp() * self.pitch } else { self.f0 };
@@ -137,30 +150,52 @@ impl Synthesiser {
             self.f0 = f0;
             self.started = true;
         }
-        self.harmonics(f0, out);
-        std::mem::swap(&mut self.amplitudes, &mut self.next);
-        self.f0 = f0;
-        self.noise(noise, out);
-    }
-
-    /// Writes the harmonics from the previous frame's state to `f0` and `self.next`.
-    /// LANES consecutive samples at a time: their recurrences are independent, so they
-    /// overlap in the pipeline (and in SIMD registers) instead of waiting on each other.
-    fn harmonics(&mut self, f0: f32, out: &mut [f32]) {
-        let n = out.len();
-        let count = self
+        self.target_f0 = f0;
+        self.count = self
             .amplitudes
             .iter()
             .zip(&self.next)
             .rposition(|(a, b)| *a != 0.0 || *b != 0.0)
             .map_or(0, |k| k + 1);
-        let (from, to) = (self.f0 as f64, f0 as f64);
+        self.noise(noise);
+        self.pos = 0;
+    }
+
+    /// The current frame's next `out.len()` samples: harmonics and noise.
+    pub fn render(&mut self, out: &mut [f32]) {
+        let start = self.pos;
+        self.harmonics(out);
+        for (i, o) in (start..).zip(out.iter_mut()) {
+            *o += self.block[i] * self.window[i] + self.tail[i];
+        }
+        self.pos += out.len();
+    }
+
+    /// The frame played becomes the one the next starts from.
+    fn finish_frame(&mut self) {
+        std::mem::swap(&mut self.amplitudes, &mut self.next);
+        self.f0 = self.target_f0;
+        let hop = self.hop;
+        for (i, t) in self.tail.iter_mut().enumerate() {
+            *t = self.block[hop + i] * self.window[hop + i];
+        }
+    }
+
+    /// Writes the harmonics of the frame's samples `self.pos..` into `out`, from the
+    /// previous frame's f0 and amplitudes to this one's. LANES consecutive samples at a
+    /// time: their recurrences are independent, so they overlap in the pipeline (and in
+    /// SIMD registers) instead of waiting on each other. Every sample is computed alone, so
+    /// the result does not depend on where a hop is cut.
+    fn harmonics(&mut self, out: &mut [f32]) {
+        let (n, count) = (self.hop, self.count);
+        let (from, to) = (self.f0 as f64, self.target_f0 as f64);
         let rate = self.rate as f64;
         for (block, chunk) in out.chunks_mut(LANES).enumerate() {
+            let first = self.pos + block * LANES;
             let (mut alpha, mut cur, mut twice_cos) =
                 ([0.0f64; LANES], [0.0f64; LANES], [0.0f64; LANES]);
             for l in 0..chunk.len() {
-                alpha[l] = (block * LANES + l + 1) as f64 / n as f64;
+                alpha[l] = (first + l + 1) as f64 / n as f64;
                 self.phase = (self.phase + (from + (to - from) * alpha[l]) / rate).fract();
                 let (s, c) = (std::f64::consts::TAU * self.phase).sin_cos();
                 (cur[l], twice_cos[l]) = (s, 2.0 * c);
@@ -184,8 +219,9 @@ impl Synthesiser {
         }
     }
 
-    /// Adds this frame's noise block to `out` (its first half plus the last block's tail).
-    fn noise(&mut self, envelope: &[f32], out: &mut [f32]) {
+    /// Draws this frame's noise block (two hops, windowed when rendered; its first half
+    /// overlaps the last block's tail).
+    fn noise(&mut self, envelope: &[f32]) {
         let scale = 1.0 / self.block.len() as f32;
         if self.bin_formant != self.formant {
             // The formant shift reads the envelope lower (or higher) in frequency.
@@ -213,12 +249,5 @@ impl Synthesiser {
             &mut self.block,
             &mut self.scratch,
         );
-        let hop = self.hop;
-        for (i, o) in out.iter_mut().enumerate() {
-            *o += self.block[i] * self.window[i] + self.tail[i];
-        }
-        for (i, t) in self.tail.iter_mut().enumerate() {
-            *t = self.block[hop + i] * self.window[hop + i];
-        }
     }
 }
