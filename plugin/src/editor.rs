@@ -9,20 +9,27 @@ use std::time::Duration;
 
 use egui::{Color32, Pos2, Rect, Sense, Stroke, Vec2};
 use nice_plug::context::gui::GuiContext;
+use nice_plug::editor::dpi::LogicalSize;
+use nice_plug::editor::ResizeHint;
 use nice_plug::prelude::*;
-use nice_plug_egui::widgets::ParamSlider;
+use nice_plug_egui::resizable_window::ResizableWindow;
 use nice_plug_egui::{
     create_egui_editor, EguiEditor, EguiEditorState, EguiNiceSettings, Frame, RepaintNotifier,
 };
 
 use vrnn_core::Precision;
 
+use crate::knob::{Choice, Knob};
 use crate::loader::{Shared, Task};
 use crate::params::SynthParams;
 use crate::telemetry::{Meters, TelemetryRx};
 use crate::VrnnSynth;
 
 const HISTORY: usize = 600;
+/// The smallest the window may be made: the controls wrap and the panel scrolls below it.
+const MIN_SIZE: Vec2 = Vec2::new(420.0, 360.0);
+/// The width from which the control groups fit two rows.
+const WIDE: f32 = 700.0;
 
 pub struct EditorApp {
     params: Arc<SynthParams>,
@@ -55,7 +62,10 @@ pub fn create(
     };
     let settings = EguiNiceSettings::new()
         .with_tile("VRNN Synth")
-        .with_repaint_poll_interval(Duration::from_millis(33));
+        .with_repaint_poll_interval(Duration::from_millis(33))
+        .with_resize_hint(
+            ResizeHint::RESIZABLE.with_min_logical_size(LogicalSize::new(MIN_SIZE.x, MIN_SIZE.y)),
+        );
     create_egui_editor(state, RepaintNotifier::new(), settings, app)
 }
 
@@ -110,36 +120,77 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
                 push(&mut self.latent, v);
             }
         }
-        ui.heading("VRNN Synth");
-        let Some(gui) = &self.gui else { return };
-        let setter = gui.param_setter();
-        let p = &self.params;
-        egui::Grid::new("params").num_columns(2).show(ui, |ui| {
-            let group = |ui: &mut egui::Ui, name: &str| {
-                ui.strong(name);
-                ui.end_row();
-            };
-            group(ui, "Sound");
-            param_row(ui, &p.temperature, &setter);
-            param_row(ui, &p.noise, &setter);
-            param_row(ui, &p.formant, &setter);
-            group(ui, "Voice");
-            param_row(ui, &p.seed, &setter);
-            param_row(ui, &p.width, &setter);
-            param_row(ui, &p.mode, &setter);
-            param_row(ui, &p.voices, &setter);
-            param_row(ui, &p.latency, &setter);
-            group(ui, "Keyboard");
-            param_row(ui, &p.velocity, &setter);
-            param_row(ui, &p.bend_range, &setter);
-            group(ui, "Input");
-            param_row(ui, &p.follow, &setter);
-            param_row(ui, &p.input_gate, &setter);
-            param_row(ui, &p.dry_wet, &setter);
-            group(ui, "Level");
-            param_row(ui, &p.gain, &setter);
-            param_row(ui, &p.limiter, &setter);
+        let Some(gui) = self.gui.clone() else { return };
+        ResizableWindow::new("panel").min_size(MIN_SIZE).show(ui, |ui| {
+            egui::ScrollArea::vertical().show(ui, |ui| self.panel(ui, &gui.param_setter()));
         });
+    }
+}
+
+impl EditorApp {
+    fn panel(&mut self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        ui.heading("VRNN Synth");
+        let p = &self.params;
+        let knob = |ui: &mut egui::Ui, param: &dyn KnobParam| param.knob(ui, setter);
+        type Group<'a> = (&'static str, Box<dyn Fn(&mut egui::Ui) + 'a>);
+        let groups: [Group; 5] = [
+            (
+                "Sound",
+                Box::new(|ui| {
+                    knob(ui, &p.temperature);
+                    knob(ui, &p.noise);
+                    knob(ui, &p.formant);
+                }),
+            ),
+            (
+                "Voices",
+                Box::new(|ui| {
+                    knob(ui, &p.seed);
+                    knob(ui, &p.voices);
+                    knob(ui, &p.width);
+                    ui.vertical(|ui| {
+                        ui.add(Choice::new(&p.mode, setter));
+                        ui.add(Choice::new(&p.latency, setter));
+                    });
+                }),
+            ),
+            (
+                "Keyboard",
+                Box::new(|ui| {
+                    knob(ui, &p.velocity);
+                    knob(ui, &p.bend_range);
+                }),
+            ),
+            (
+                "Input",
+                Box::new(|ui| {
+                    knob(ui, &p.follow);
+                    knob(ui, &p.input_gate);
+                    knob(ui, &p.dry_wet);
+                }),
+            ),
+            (
+                "Output",
+                Box::new(|ui| {
+                    knob(ui, &p.gain);
+                    ui.add(Choice::new(&p.limiter, setter));
+                }),
+            ),
+        ];
+        // Two rows in a wide window, a group per row in a narrow one.
+        let rows: &[&[usize]] = if ui.available_width() >= WIDE {
+            &[&[0, 1], &[2, 3, 4]]
+        } else {
+            &[&[0], &[1], &[2], &[3], &[4]]
+        };
+        for row in rows {
+            ui.horizontal(|ui| {
+                for &g in *row {
+                    let (name, add) = &groups[g];
+                    group(ui, name, add);
+                }
+            });
+        }
         ui.separator();
         let selected = self.shared.selected();
         let c = &selected.model.config;
@@ -240,9 +291,23 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
     }
 }
 
-/// One labelled parameter slider in the panel's grid.
-fn param_row<P: Param>(ui: &mut egui::Ui, param: &P, setter: &ParamSetter) {
-    ui.label(param.name());
-    ui.add(ParamSlider::for_param(param, setter));
-    ui.end_row();
+/// A framed group of controls side by side under its name.
+fn group(ui: &mut egui::Ui, name: &str, add: &dyn Fn(&mut egui::Ui)) {
+    ui.group(|ui| {
+        ui.vertical(|ui| {
+            ui.strong(name);
+            ui.horizontal(add);
+        });
+    });
+}
+
+/// The parameters a knob can turn (one knob type for floats and integers, through `dyn`).
+trait KnobParam {
+    fn knob(&self, ui: &mut egui::Ui, setter: &ParamSetter);
+}
+
+impl<P: Param> KnobParam for P {
+    fn knob(&self, ui: &mut egui::Ui, setter: &ParamSetter) {
+        ui.add(Knob::new(self, setter));
+    }
 }

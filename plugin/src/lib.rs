@@ -5,6 +5,7 @@ pub mod editor;
 pub mod engine;
 mod gate;
 mod input;
+mod knob;
 mod limiter;
 pub mod loader;
 pub mod params;
@@ -66,7 +67,7 @@ impl Default for VrnnSynth {
         VrnnSynth {
             params,
             shared,
-            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 860.0), 1.0),
+            editor_state: EguiEditorState::from_size(LogicalSize::new(760.0, 640.0), 1.0),
             player: None,
             engine_tx,
             engine_rx,
