@@ -246,19 +246,67 @@ fn criterion_root() -> std::path::PathBuf {
 }
 
 /// Bytes per second a plain streaming read of `bytes` reaches here: the roof for a kernel
-/// whose weights are that large (the best of several passes, after a warm-up pass).
+/// whose weights are that large. The best of several reading methods (each the best of
+/// five timings after a warm-up), so that the probe is bound by the memory level, not by
+/// an add's latency.
 fn read_bandwidth(bytes: usize, quick: bool) -> f64 {
-    let data = vec![1.0f32; bytes / 4];
+    read_methods(bytes, quick).iter().map(|m| m.1).fold(0.0, f64::max)
+}
+
+/// Each reading method's bandwidth over `bytes`.
+fn read_methods(bytes: usize, quick: bool) -> Vec<(&'static str, f64)> {
+    let data = vec![1.0f32; (bytes / 4).max(64) / 64 * 64];
     let passes = if quick { 2 } else { (2_000_000_000 / bytes.max(1)).clamp(20, 20_000) };
-    let mut best = f64::INFINITY;
-    for _ in 0..5 {
-        let t = Instant::now();
-        for _ in 0..passes {
-            black_box(sum(black_box(&data)));
+    let time = |read: &dyn Fn(&[f32]) -> f32| {
+        let mut best = f64::INFINITY;
+        for _ in 0..5 {
+            let t = Instant::now();
+            for _ in 0..passes {
+                black_box(read(black_box(&data)));
+            }
+            best = best.min(t.elapsed().as_secs_f64() / passes as f64);
         }
-        best = best.min(t.elapsed().as_secs_f64() / passes as f64);
+        (data.len() * 4) as f64 / best
+    };
+    #[allow(unused_mut)]
+    let mut methods = vec![("sum, 32 partial sums", time(&sum))];
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx512f") {
+        // SAFETY (both): the feature was just detected.
+        methods.push(("avx512 add, 8 accumulators", time(&|d| unsafe { add_avx512(d) })));
+        methods.push(("avx512 or, 8 accumulators", time(&|d| unsafe { or_avx512(d) })));
     }
-    bytes as f64 / best
+    methods
+}
+
+/// Eight independent vector adds per 512 bytes: more chains than the add latency needs.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn add_avx512(data: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_ps(); 8];
+    for chunk in data.chunks_exact(128) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_add_ps(*a, _mm512_loadu_ps(chunk.as_ptr().add(16 * k)));
+        }
+    }
+    let s = acc.iter().fold(_mm512_setzero_ps(), |s, a| _mm512_add_ps(s, *a));
+    _mm512_reduce_add_ps(s)
+}
+
+/// The same with a one-cycle integer OR: only the loads bound it.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn or_avx512(data: &[f32]) -> f32 {
+    use std::arch::x86_64::*;
+    let mut acc = [_mm512_setzero_si512(); 8];
+    for chunk in data.chunks_exact(128) {
+        for (k, a) in acc.iter_mut().enumerate() {
+            *a = _mm512_or_si512(*a, _mm512_loadu_si512(chunk.as_ptr().add(16 * k).cast()));
+        }
+    }
+    let s = acc.iter().fold(_mm512_setzero_si512(), |s, a| _mm512_or_si512(s, *a));
+    _mm512_reduce_or_epi32(s) as f32
 }
 
 /// Sixteen independent partial sums, which the compiler turns into wide vector loads.
@@ -402,6 +450,15 @@ fn summary(weights: &WeightBytes, quick: bool) {
             roof / 1e9,
             100.0 * reached / roof
         );
+    }
+    println!(
+        "\nRead bandwidth by size (GB/s; the roof above is the best method at the kernel's size)\n\
+         | bytes | method | GB/s |\n|---|---|---|"
+    );
+    for kb in [16, 256, 1024, 16 * 1024, 256 * 1024] {
+        for (method, bw) in read_methods(kb * 1024, quick) {
+            println!("| {kb} KB | {method} | {:.1} |", bw / 1e9);
+        }
     }
     callback_table(quick);
     println!("\nCPU: {}, kernel: {:?}", cpu_model(), Isa::detect());
