@@ -103,3 +103,43 @@ fn precision_names_round_trip() {
     }
     assert!("f8".parse::<Precision>().unwrap_err().contains("f8"));
 }
+
+#[test]
+fn half_precision_matvecs_match_a_reference_at_awkward_sizes_on_every_isa() {
+    use vrnn_core::kernel::{padded, PackedMatrix};
+    // Rows past a multiple of the kernels' four, columns a multiple of 16 but not of 32
+    // (80: the tail of the AVX-512 bf16 kernel's 32-column passes), and one pass only.
+    for (rows, cols) in [(37, 70), (9, 32), (5, 16)] {
+        let mut rng = vrnn_core::Rng::new(rows as u64);
+        let w: Vec<f32> = (0..rows * cols).map(|_| rng.gaussian() * 0.2).collect();
+        let b: Vec<f32> = (0..rows).map(|_| rng.gaussian() * 0.1).collect();
+        let mut x = vec![0.0; padded(cols)];
+        x[..cols].iter_mut().for_each(|v| *v = rng.gaussian());
+        for precision in [Precision::F16, Precision::Bf16] {
+            let m = PackedMatrix::with_precision(rows, cols, &w, precision);
+            for isa in Isa::available() {
+                let mut y = vec![0.0; rows];
+                m.matvec(isa, &x, &b, &mut y);
+                for (r, got) in y.iter().enumerate() {
+                    let row = &w[r * cols..(r + 1) * cols];
+                    let exact: f64 = b[r] as f64
+                        + row.iter().zip(&x).map(|(a, c)| *a as f64 * *c as f64).sum::<f64>();
+                    let scale: f64 = row.iter().zip(&x).map(|(a, c)| (a * c).abs() as f64).sum();
+                    // bf16 weights have 8 significant bits, f16 ones 11.
+                    let bound = if precision == Precision::Bf16 { 2.0 / 256.0 } else { 1e-3 };
+                    let err = (*got as f64 - exact).abs();
+                    assert!(
+                        err <= bound * scale,
+                        "{precision} {isa:?} {rows}x{cols} row {r}: {err}"
+                    );
+                }
+                // A row's sum does not depend on which rows share its pass.
+                let mut parts = vec![0.0; rows];
+                for start in 0..rows {
+                    m.matvec_rows(isa, start..start + 1, &x, &b, &mut parts[start..]);
+                }
+                assert!(parts == y, "{precision} {isa:?} {rows}x{cols}: rows cut apart differ");
+            }
+        }
+    }
+}
