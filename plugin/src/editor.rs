@@ -122,7 +122,12 @@ impl nice_plug_egui::NiceEguiApp for EditorApp {
         }
         let Some(gui) = self.gui.clone() else { return };
         ResizableWindow::new("panel").min_size(MIN_SIZE).show(ui, |ui| {
-            egui::ScrollArea::vertical().show(ui, |ui| self.panel(ui, &gui.param_setter()));
+            // A margin inside the window, so that wrapped text ends inside it too.
+            egui::ScrollArea::vertical().show(ui, |ui| {
+                egui::Frame::NONE
+                    .inner_margin(8.0)
+                    .show(ui, |ui| self.panel(ui, &gui.param_setter()))
+            });
         });
     }
 }
@@ -243,7 +248,7 @@ impl EditorApp {
             }
             ui.add(
                 egui::TextEdit::singleline(&mut self.path_field)
-                    .desired_width(360.0)
+                    .desired_width(240.0)
                     .hint_text("path to a .vrnn model"),
             );
             if ui.button("Load path").clicked() && !self.path_field.trim().is_empty() {
