@@ -1,7 +1,7 @@
 //! What polyphony costs the audio thread: the built-in voice's engine at 48 kHz in 64-sample
 //! callbacks, one note against eight held at once (notes a semitone apart, started 10 ms
 //! apart), after two seconds of warm-up. Prints each callback's time (median, p99, max,
-//! mean) in one run and as each callback's fastest of three replays, and the total for 8
+//! mean) in one run and as each callback's fastest of five replays, and the total for 8
 //! voices over 1 voice, measured in the same run.
 
 use std::sync::Arc;
@@ -56,7 +56,7 @@ fn callbacks(p: &mut Player, seconds: f64) -> Vec<f64> {
 
 /// Replays of the same (deterministic) run: each callback's fastest replay is its own cost,
 /// without what the OS took from it in one of them.
-const REPLAYS: usize = 3;
+const REPLAYS: usize = 5;
 
 fn main() {
     let mut c = Criterion::default().sample_size(10).configure_from_args();
@@ -77,7 +77,7 @@ fn main() {
     println!("\n| voices | callbacks | median us | p99 us | max us | mean us | max / mean |");
     println!("|---|---|---|---|---|---|---|");
     for (n, single, fastest) in &rows {
-        for (label, s) in [("one run", single), ("fastest of 3", fastest)] {
+        for (label, s) in [("one run", single), ("fastest of 5", fastest)] {
             println!(
                 "| {n} | {label} | {:.1} | {:.1} | {:.1} | {:.1} | {:.2} |",
                 s.median,
@@ -89,7 +89,7 @@ fn main() {
         }
     }
     println!(
-        "\n8 voices / 1 voice, total: {:.2}x (fastest of 3: {:.2}x); a 64-sample callback \
+        "\n8 voices / 1 voice, total: {:.2}x (fastest of 5: {:.2}x); a 64-sample callback \
          lasts {budget:.0} us",
         rows[1].1.mean / rows[0].1.mean,
         rows[1].2.mean / rows[0].2.mean
