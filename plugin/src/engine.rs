@@ -84,17 +84,21 @@ impl Engine {
         v.right.reset(derive_seed(seed, 1));
     }
 
-    fn set_controls(&mut self, c: &Controls) {
-        for v in &mut self.voices {
+    /// The controls to every voice, each voice's temperature moved by `temperature_change`
+    /// of its index (polyphonic modulation; 0 for the others).
+    fn set_controls(&mut self, c: &Controls, temperature_change: impl Fn(usize) -> f32) {
+        for (i, v) in self.voices.iter_mut().enumerate() {
+            let temperature = (c.temperature + temperature_change(i)).max(0.0);
             for s in [&mut v.left, &mut v.right] {
-                s.set_temperature(c.temperature);
+                s.set_temperature(temperature);
                 s.set_noise(c.noise);
                 s.set_formant(c.formant);
             }
         }
     }
 
-    /// One voice's temperature (polyphonic modulation), until the next `set_controls`.
+    /// One voice's temperature (a note's modulation arriving with it), until the next
+    /// `set_controls`.
     fn set_voice_temperature(&mut self, voice: usize, temperature: f32) {
         let v = &mut self.voices[voice];
         v.left.set_temperature(temperature);
@@ -380,13 +384,11 @@ impl Player {
                 v.velocity_gain = 1.0;
                 v.held = false;
             }
-            // Free mode's voice plays on: its note has ended for the host.
+            // Going to MIDI, the free voice releases over its envelope; going free, the
+            // notes release and voice 0 plays on at the model's own pitch (its note has
+            // ended for the host).
             if !midi {
                 self.end(0);
-            }
-            // Going to MIDI, the free voice releases over its envelope; going free, the
-            // notes release and voice 0 plays on at the model's own pitch.
-            if !midi {
                 self.current.set_note(0, None, self.bend);
                 self.free_voice(true);
             }
@@ -617,18 +619,11 @@ impl Player {
     pub fn next(&mut self, c: &Controls) -> (f32, f32) {
         if self.position.is_multiple_of(CONTROL_INTERVAL) {
             self.temperature = c.temperature;
-            self.current.set_controls(c);
+            let voices = &self.voices;
+            let change = |v: usize| voices[v].temperature_offset.map_or(0.0, |(_, change)| change);
+            self.current.set_controls(c, change);
             if let Some(old) = &mut self.outgoing {
-                old.set_controls(c);
-            }
-            for v in 0..MAX_VOICES {
-                if let Some((_, change)) = self.voices[v].temperature_offset {
-                    let t = (c.temperature + change).max(0.0);
-                    self.current.set_voice_temperature(v, t);
-                    if let Some(old) = &mut self.outgoing {
-                        old.set_voice_temperature(v, t);
-                    }
-                }
+                old.set_controls(c, change);
             }
             if let Some(e) = self.retired.take() {
                 self.retire(e);

@@ -3,24 +3,25 @@
 use super::{Finished, FrameCodec, LiveAnalyser};
 
 pub struct Time {
-    frame: usize,
     current: Finished,
 }
 
 impl Time {
     pub fn new(frame: usize) -> Time {
-        Time { frame, current: Finished::new(frame) }
+        Time { current: Finished::new(frame) }
     }
 }
 
 impl FrameCodec for Time {
     /// The whole frames of `signal` (a last partial frame is dropped).
     fn analyse(&self, signal: &[f32]) -> Vec<f32> {
-        signal[..signal.len() / self.frame * self.frame].to_vec()
+        let frame = self.current.samples.len();
+        signal[..signal.len() / frame * frame].to_vec()
     }
 
     fn start_frame(&mut self, frame: &[f32]) {
-        self.current.samples.copy_from_slice(&frame[..self.frame]);
+        let n = self.current.samples.len();
+        self.current.samples.copy_from_slice(&frame[..n]);
         self.current.pos = 0;
     }
 

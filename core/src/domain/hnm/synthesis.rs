@@ -102,7 +102,6 @@ impl Synthesiser {
         self.amplitudes.fill(0.0);
         self.started = false;
         self.tail.fill(0.0);
-        self.block.fill(0.0);
         self.pos = self.hop;
         self.rng = Rng::new(seed ^ 0x4E01_5E00);
     }
