@@ -84,7 +84,7 @@ impl ScalarCell {
 }
 
 /// Weight formats the cells and steps are measured in.
-const PRECISIONS: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Bf16];
+const PRECISIONS: [Precision; 4] = Precision::ALL;
 
 fn bench_cells(c: &mut Criterion, weights: &mut WeightBytes) {
     let mut group = c.benchmark_group("cell");
@@ -397,8 +397,8 @@ fn summary(weights: &WeightBytes, quick: bool) {
         v["median"]["point_estimate"].as_f64()
     };
     println!(
-        "\n| benchmark | f32 (us) | f16 (us) | bf16 (us) | scalar (us) | f32 / f16 | scalar / f32 |\n\
-         |---|---|---|---|---|---|---|"
+        "\n| benchmark | f32 (us) | f16 (us) | bf16 (us) | int8 (us) | scalar (us) | f32 / f16 | \
+         f32 / int8 | scalar / f32 |\n|---|---|---|---|---|---|---|---|---|"
     );
     let mut roofline = Vec::new();
     for group in ["cell", "step"] {
@@ -410,7 +410,7 @@ fn summary(weights: &WeightBytes, quick: bool) {
             .collect();
         names.sort();
         for name in names {
-            let t: Vec<Option<f64>> = ["f32", "f16", "bf16", "scalar"]
+            let t: Vec<Option<f64>> = ["f32", "f16", "bf16", "int8", "scalar"]
                 .iter()
                 .map(|w| median_ns(group, w, &name))
                 .collect();
@@ -419,13 +419,15 @@ fn summary(weights: &WeightBytes, quick: bool) {
                 a.zip(b).map_or("-".into(), |(a, b)| format!("{:.2}x", a / b))
             };
             println!(
-                "| {group}/{name} | {} | {} | {} | {} | {} | {} |",
+                "| {group}/{name} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 us(t[0]),
                 us(t[1]),
                 us(t[2]),
                 us(t[3]),
+                us(t[4]),
                 ratio(t[0], t[1]),
-                ratio(t[3], t[0])
+                ratio(t[0], t[3]),
+                ratio(t[4], t[0])
             );
             for (i, p) in PRECISIONS.iter().enumerate() {
                 if let (Some(ns), Some(b)) =

@@ -8,7 +8,9 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use common::{random_model, small_config};
-use vrnn_core::{Cell, Domain, Follow, Latent, Listener, Model, ModelConfig, Output, Stream};
+use vrnn_core::{
+    Cell, Domain, Follow, Latent, Listener, Model, ModelConfig, Output, Precision, Stream,
+};
 
 struct Counting;
 
@@ -33,17 +35,19 @@ static GLOBAL: Counting = Counting;
 
 #[test]
 fn ten_seconds_of_streaming_allocate_nothing() {
-    for (cell, output, domain) in [
-        (Cell::Lstm, Output::Gmm { components: 3 }, Domain::Time),
-        (Cell::Gru, Output::Gauss, Domain::Time),
-        (Cell::Lstm, Output::Gauss, Domain::Mdct),
-        (Cell::Lstm, Output::Gauss, Domain::Hnm),
+    for (cell, output, domain, precision) in [
+        (Cell::Lstm, Output::Gmm { components: 3 }, Domain::Time, Precision::F32),
+        (Cell::Gru, Output::Gauss, Domain::Time, Precision::F32),
+        (Cell::Lstm, Output::Gauss, Domain::Mdct, Precision::F32),
+        (Cell::Lstm, Output::Gauss, Domain::Hnm, Precision::F32),
+        // int8 products quantise their input into a buffer on the stack.
+        (Cell::Gru, Output::Gmm { components: 3 }, Domain::Time, Precision::Int8),
     ] {
         let config = match domain {
             Domain::Hnm => common::hnm_config(),
             _ => ModelConfig { domain, ..small_config(cell, Latent::Conditional, output) },
         };
-        let model = Arc::new(Model::from_file(&random_model(&config, 1)));
+        let model = Arc::new(Model::from_file_with(&random_model(&config, 1), precision).unwrap());
         let rate = 48_000.0;
         let mut stream = Stream::new(model.clone(), rate, 1).unwrap();
         let mut listener = Listener::new(&model.config, rate).unwrap();
@@ -74,6 +78,10 @@ fn ten_seconds_of_streaming_allocate_nothing() {
         stream.reset(2);
         stream.process(&mut block);
         let after = ALLOCATIONS.load(Ordering::SeqCst);
-        assert_eq!(after - before, 0, "{cell:?} {domain:?}: allocations while streaming");
+        assert_eq!(
+            after - before,
+            0,
+            "{cell:?} {domain:?} {precision}: allocations while streaming"
+        );
     }
 }

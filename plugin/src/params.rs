@@ -123,7 +123,8 @@ pub struct SynthParams {
     /// The loaded model file; empty for the built-in voice.
     #[persist = "model-path"]
     pub model_path: ModelPath,
-    /// How the model's weights are held: f16 and bf16 stream half the bytes per step.
+    /// How the model's weights are held: f16 and bf16 stream half the bytes per step,
+    /// int8 a quarter.
     #[persist = "precision"]
     pub precision: RwLock<Precision>,
 }

@@ -13,7 +13,7 @@ pub struct Info {
     pub variant: String,
     pub parameters: usize,
     pub weight_bytes_per_step: usize,
-    /// How the weights were held for the timing: f32, f16 or bf16.
+    /// How the weights were held for the timing: f32, f16, bf16 or int8.
     pub precision: String,
     pub kernel: String,
     pub step_us_median: f64,

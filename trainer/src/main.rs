@@ -29,8 +29,8 @@ struct Cli {
 #[derive(Args)]
 struct ModelArg {
     model: PathBuf,
-    /// Weights in memory: f32, or f16 / bf16 (half the bytes per step; products still sum
-    /// in f32).
+    /// Weights in memory: f32, f16 / bf16 (half the bytes per step; products still sum in
+    /// f32), or int8 (a quarter; one scale per row, products summed exactly in integers).
     #[arg(long, default_value_t = Precision::F32)]
     precision: Precision,
 }

@@ -1,8 +1,10 @@
 //! `cargo xtask run`: install what is missing, build and start the standalone synth.
 //! `cargo xtask test`: install what is missing, then run every test of the workspace.
+//! `cargo xtask test-aarch64`: vrnn-core's tests for aarch64, under qemu.
 //! `cargo xtask cuda`: builds the trainer with `--features cuda` (no GPU needed).
 //! `cargo xtask bundle ...`: nice-plug's bundler (bundler.toml).
 
+mod aarch64;
 mod cuda;
 mod system;
 
@@ -13,6 +15,10 @@ fn main() -> nice_plug_xtask::Result<()> {
     nice_plug_xtask::chdir_workspace_root()?;
     match args.first().map(String::as_str) {
         Some("test") => test(&args[1..]),
+        Some("test-aarch64") => {
+            aarch64::test();
+            Ok(())
+        }
         Some("run") => {
             system::ensure_packages(system::PACKAGES);
             play(&args[1..])

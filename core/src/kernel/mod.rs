@@ -1,7 +1,8 @@
 //! The hot kernels: matrix-vector products over weights packed at load time (f32, f16 or
-//! bf16, always accumulated in f32), and vectorised activations, with run-time CPU feature
-//! dispatch.
+//! bf16, always accumulated in f32; or int8, summed exactly in integers), and vectorised
+//! activations, with run-time CPU feature dispatch.
 
+mod int8;
 mod math;
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -126,12 +127,14 @@ const BF16_KERNELS: Kernels<u16> = Kernels {
     neon: neon::matvec_bf16,
 };
 
-/// Weights as stored: f32, or the 16-bit patterns of f16 / bf16 values.
+/// Weights as stored: f32, the 16-bit patterns of f16 / bf16 values, or int8 bytes with
+/// one scale per row.
 #[derive(Debug)]
 enum Storage {
     F32(Vec<f32>),
     F16(Vec<u16>),
     Bf16(Vec<u16>),
+    Int8 { bytes: Vec<u8>, scales: Vec<f32> },
 }
 
 /// A row-major weight matrix whose rows are padded with zeros to a multiple of LANES and
@@ -148,7 +151,27 @@ pub struct PackedMatrix {
 }
 
 /// Rows of `cols` values laid out with `stride`, starting at a 64-byte boundary of a
-/// zeroed buffer. The heap block never moves with the Vec, so the offset stays valid.
+/// buffer of `zero`s, each row converted by `convert_row`. The heap block never moves with
+/// the Vec, so the offset stays valid.
+fn pack_rows<T: Copy>(
+    rows: usize,
+    cols: usize,
+    stride: usize,
+    weights: &[f32],
+    zero: T,
+    mut convert_row: impl FnMut(&[f32], &mut [T]),
+) -> (Vec<T>, usize) {
+    let align = 64 / std::mem::size_of::<T>();
+    let mut storage = vec![zero; rows * stride + align];
+    let offset = storage.as_ptr().align_offset(64).min(align);
+    let data = &mut storage[offset..offset + rows * stride];
+    for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
+        convert_row(src, dst);
+    }
+    (storage, offset)
+}
+
+/// `pack_rows` converting each weight on its own.
 fn pack<T: Copy + Default>(
     rows: usize,
     cols: usize,
@@ -156,14 +179,9 @@ fn pack<T: Copy + Default>(
     weights: &[f32],
     convert: impl Fn(f32) -> T,
 ) -> (Vec<T>, usize) {
-    let align = 64 / std::mem::size_of::<T>();
-    let mut storage = vec![T::default(); rows * stride + align];
-    let offset = storage.as_ptr().align_offset(64).min(align);
-    let data = &mut storage[offset..offset + rows * stride];
-    for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
-        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = convert(s));
-    }
-    (storage, offset)
+    pack_rows(rows, cols, stride, weights, T::default(), |src, dst| {
+        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = convert(s))
+    })
 }
 
 impl PackedMatrix {
@@ -193,6 +211,13 @@ impl PackedMatrix {
                     pack(rows, cols, stride, weights, |w| half::bf16::from_f32(w).to_bits());
                 (Storage::Bf16(v), o)
             }
+            Precision::Int8 => {
+                let mut scales = Vec::with_capacity(rows);
+                let (bytes, o) = pack_rows(rows, cols, stride, weights, int8::ZERO, |src, dst| {
+                    scales.push(int8::quantize_row(src, dst))
+                });
+                (Storage::Int8 { bytes, scales }, o)
+            }
         };
         PackedMatrix { rows, cols, stride, storage, offset }
     }
@@ -209,6 +234,9 @@ impl PackedMatrix {
                 }
                 Storage::Bf16(v) => {
                     weights.extend(v[row].iter().map(|&b| half::bf16::from_bits(b).to_f32()))
+                }
+                Storage::Int8 { bytes, scales } => {
+                    weights.extend(bytes[row].iter().map(|&b| int8::dequantize(b, scales[r])))
                 }
             }
         }
@@ -241,6 +269,7 @@ impl PackedMatrix {
             Storage::F32(_) => Precision::F32,
             Storage::F16(_) => Precision::F16,
             Storage::Bf16(_) => Precision::Bf16,
+            Storage::Int8 { .. } => Precision::Int8,
         }
     }
 
@@ -276,6 +305,10 @@ impl PackedMatrix {
             Storage::F32(v) => F32_KERNELS.run(isa, &v[span], s, x, bias, y),
             Storage::F16(v) => F16_KERNELS.run(isa, &v[span], s, x, bias, y),
             Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[span], s, x, bias, y),
+            Storage::Int8 { bytes, scales } => {
+                let m = int8::Rows { bytes: &bytes[span], stride: s, scales: &scales[rows] };
+                int8::matvec(isa, m, x, bias, y)
+            }
         }
     }
 

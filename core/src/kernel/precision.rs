@@ -6,8 +6,9 @@ use std::str::FromStr;
 use serde::{Deserialize, Serialize};
 
 /// How a model's weights are held in memory. Half-precision weights halve the bytes each
-/// step streams from the caches; products are always accumulated in f32, and biases,
-/// activations and the recurrent state stay f32.
+/// step streams from the caches, int8 ones quarter them; half-precision products are
+/// accumulated in f32, int8 ones (their input quantised to 8 bits too) summed exactly in
+/// integers. Biases, activations and the recurrent state stay f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Precision {
@@ -17,16 +18,20 @@ pub enum Precision {
     F16,
     /// bfloat16: 8 significant bits, f32's range.
     Bf16,
+    /// 8-bit integers with one scale per row (the largest weight of the row is 127).
+    Int8,
 }
 
 impl Precision {
-    pub const ALL: [Precision; 3] = [Precision::F32, Precision::F16, Precision::Bf16];
+    pub const ALL: [Precision; 4] =
+        [Precision::F32, Precision::F16, Precision::Bf16, Precision::Int8];
 
     /// Bytes per stored weight.
     pub fn bytes(self) -> usize {
         match self {
             Precision::F32 => 4,
             Precision::F16 | Precision::Bf16 => 2,
+            Precision::Int8 => 1,
         }
     }
 
@@ -35,18 +40,19 @@ impl Precision {
             Precision::F32 => "f32",
             Precision::F16 => "f16",
             Precision::Bf16 => "bf16",
+            Precision::Int8 => "int8",
         }
     }
 
     /// Index and value of the first weight this format cannot hold (f16 overflows above
-    /// 65504; the others hold every finite f32).
+    /// 65504; the others hold every finite f32, int8 through its row scales).
     pub fn first_unrepresentable(self, weights: &[f32]) -> Option<(usize, f32)> {
         match self {
             Precision::F16 => weights
                 .iter()
                 .position(|&w| half::f16::from_f32(w).is_infinite())
                 .map(|i| (i, weights[i])),
-            Precision::F32 | Precision::Bf16 => None,
+            Precision::F32 | Precision::Bf16 | Precision::Int8 => None,
         }
     }
 }
@@ -64,6 +70,6 @@ impl FromStr for Precision {
         Precision::ALL
             .into_iter()
             .find(|p| p.name().eq_ignore_ascii_case(s))
-            .ok_or_else(|| format!("unknown precision '{s}' (expected f32, f16 or bf16)"))
+            .ok_or_else(|| format!("unknown precision '{s}' (expected f32, f16, bf16 or int8)"))
     }
 }

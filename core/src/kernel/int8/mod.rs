@@ -1,0 +1,206 @@
+//! int8 weights. Each row is stored as bytes `q + 128`, with `q = round(w / s)` in
+//! [-127, 127] and `s` the row's scale (its largest weight / 127, or less where clipping
+//! the few largest rounds the rest more finely). Each product quantises its input to 16
+//! bits (one scale for the vector), held as two signed byte planes, `x = 256 hi + lo`, so
+//! that the byte kernels run twice and the sums stay exact integers: the same on every
+//! instruction set and however the rows are cut, with `y = bias + (s * s_x) * dot`
+//! evaluated in one order everywhere. The weights' rounding is the format's error; the
+//! input's is 256 times finer.
+
+#[cfg(target_arch = "aarch64")]
+mod neon;
+mod portable;
+#[cfg(target_arch = "x86_64")]
+mod x86;
+
+use std::mem::MaybeUninit;
+
+use super::Isa;
+
+/// Columns of the input quantised at a time, into buffers on the stack (2 x 4 KiB);
+/// longer rows, which only the largest models have, are summed a block at a time.
+pub const BLOCK: usize = 4096;
+
+/// The stored byte of a zero weight (and of the rows' padding).
+pub const ZERO: u8 = 128;
+
+/// Largest |x| of the quantised input: 127 * 256, so that both planes fit in a signed byte.
+const INPUT_MAX: f32 = 127.0 * 256.0;
+
+/// Clipping ratios tried per row, from none down to half the largest weight.
+const CLIP_STEPS: usize = 64;
+
+/// The squared rounding error of `row` at scale `s`.
+fn rounding_error(row: &[f32], s: f32) -> f64 {
+    let inv = 1.0 / s;
+    row.iter()
+        .map(|&w| {
+            let q = (w * inv).round_ties_even().clamp(-127.0, 127.0);
+            f64::from(q * s - w).powi(2)
+        })
+        .sum()
+}
+
+/// Quantises one row of weights into `dst` (its padding left alone); returns the row's
+/// scale: of the clipping ratios tried, the one with the least squared rounding error.
+pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> f32 {
+    let amax = src.iter().fold(0.0f32, |m, w| m.max(w.abs()));
+    if amax == 0.0 {
+        return 0.0;
+    }
+    let (_, scale) = (0..CLIP_STEPS)
+        .map(|k| amax * (1.0 - 0.5 * k as f32 / CLIP_STEPS as f32) / 127.0)
+        .map(|s| (rounding_error(src, s), s))
+        .fold((f64::INFINITY, 0.0), |best, c| if c.0 < best.0 { c } else { best });
+    let inv = 1.0 / scale;
+    for (d, &w) in dst.iter_mut().zip(src) {
+        let q = (w * inv).round_ties_even().clamp(-127.0, 127.0) as i32;
+        *d = (q + i32::from(ZERO)) as u8;
+    }
+    scale
+}
+
+/// The weight a stored byte stands for.
+pub fn dequantize(byte: u8, scale: f32) -> f32 {
+    (i32::from(byte) - i32::from(ZERO)) as f32 * scale
+}
+
+/// The input's quantised block: two planes, 64-byte aligned; only the part in use is
+/// written (not zeroed first: a small product would spend longer clearing 8 KiB than
+/// multiplying).
+#[repr(C, align(64))]
+struct InputBlock {
+    hi: [MaybeUninit<i8>; BLOCK],
+    lo: [MaybeUninit<i8>; BLOCK],
+}
+
+/// `y += (scale * sx) * dot`: the one place a row's integer sum becomes a float.
+#[inline(always)]
+pub fn accumulate(y: &mut f32, scale: f32, sx: f32, dot: i64) {
+    *y += scale * sx * dot as f32;
+}
+
+/// int8 weight rows as the kernels read them: `scales.len()` rows of `stride` bytes.
+#[derive(Clone, Copy)]
+pub struct Rows<'a> {
+    pub bytes: &'a [u8],
+    pub stride: usize,
+    pub scales: &'a [f32],
+}
+
+/// Sums of rows over the columns `cols` against a quantised input block, each added to
+/// its `y` through `accumulate`.
+pub struct Dots<'a> {
+    pub rows: Rows<'a>,
+    pub cols: std::ops::Range<usize>,
+    /// The block's quantised input, `256 hi + lo`, each plane zero-padded to a multiple
+    /// of 64.
+    pub hi: &'a [i8],
+    pub lo: &'a [i8],
+    /// The planes' sums, for the offset of the stored bytes.
+    pub sums: [i32; 2],
+    pub sx: f32,
+}
+
+impl Dots<'_> {
+    /// Row `r`'s bytes over the block's columns.
+    pub fn row(&self, r: usize) -> &[u8] {
+        let start = r * self.rows.stride;
+        &self.rows.bytes[start + self.cols.start..start + self.cols.end]
+    }
+
+    /// Row `r`'s scale.
+    pub fn scale(&self, r: usize) -> f32 {
+        self.rows.scales[r]
+    }
+
+    /// A row's dot product from its stored bytes' sums against each plane:
+    /// `sum((q + 128) p) - 128 sum(p)` is `sum(q p)` for each plane `p`.
+    pub fn dot(&self, hi: i32, lo: i32) -> i64 {
+        let zero = i64::from(ZERO);
+        256 * (i64::from(hi) - zero * i64::from(self.sums[0]))
+            + (i64::from(lo) - zero * i64::from(self.sums[1]))
+    }
+}
+
+/// The largest |x|, NaN if any x is (NaN's bit patterns order above infinity's).
+#[inline(always)]
+fn abs_max(x: &[f32]) -> f32 {
+    f32::from_bits(x.iter().fold(0u32, |m, v| m.max(v.to_bits() & 0x7FFF_FFFF)))
+}
+
+/// Quantises `x` by `inv` into the two planes; returns their sums.
+#[inline(always)]
+fn quantize_input(
+    x: &[f32],
+    inv: f32,
+    hi: &mut [MaybeUninit<i8>],
+    lo: &mut [MaybeUninit<i8>],
+) -> [i32; 2] {
+    let mut sums = [0i32; 2];
+    for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(x) {
+        // |v * inv| <= INPUT_MAX (to rounding), so `q` is within 127 * 256 + 127: its
+        // high part (rounded to nearest) and the rest both fit a signed byte.
+        let q = (v * inv).round_ties_even() as i32;
+        let high = (q + 128) >> 8;
+        let low = q - 256 * high;
+        h.write(high as i8);
+        l.write(low as i8);
+        sums[0] += high;
+        sums[1] += low;
+    }
+    sums
+}
+
+/// Views the written front of a plane.
+///
+/// # Safety
+/// Every element of `plane` must have been written.
+unsafe fn written(plane: &[MaybeUninit<i8>]) -> &[i8] {
+    &*(plane as *const [MaybeUninit<i8>] as *const [i8])
+}
+
+/// The whole product with one instruction set's `dots`: inlined into each kernel's
+/// `target_feature` wrapper so that the input's quantisation is vectorised for it too.
+#[inline(always)]
+fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots, &mut [f32])) {
+    y.copy_from_slice(bias);
+    let (stride, amax) = (m.stride, abs_max(&x[..m.stride]));
+    if !amax.is_finite() {
+        // A non-finite input makes every output non-finite, as it would in f32.
+        y.fill(f32::NAN);
+        return;
+    }
+    if amax == 0.0 {
+        return;
+    }
+    let (sx, inv) = (amax / INPUT_MAX, INPUT_MAX / amax);
+    let mut block =
+        InputBlock { hi: [MaybeUninit::uninit(); BLOCK], lo: [MaybeUninit::uninit(); BLOCK] };
+    for start in (0..stride).step_by(BLOCK) {
+        let end = stride.min(start + BLOCK);
+        let (len, padded) = (end - start, (end - start).next_multiple_of(64));
+        let (hi, lo) = (&mut block.hi[..padded], &mut block.lo[..padded]);
+        let sums = quantize_input(&x[start..end], inv, &mut hi[..len], &mut lo[..len]);
+        hi[len..].fill(MaybeUninit::new(0));
+        lo[len..].fill(MaybeUninit::new(0));
+        // SAFETY: every element of both planes was written just above.
+        let (hi, lo) = unsafe { (written(hi), written(lo)) };
+        dots(&Dots { rows: m, cols: start..end, hi, lo, sums, sx }, y);
+    }
+}
+
+/// `y = bias + W x` for the int8 rows `m` (as many as `y` has) on `isa`.
+pub fn matvec(isa: Isa, m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    match isa {
+        Isa::Portable => portable::matvec(m, x, bias, y),
+        // SAFETY (all arms below): the variant exists only when detection found its
+        // features; each kernel checks for the further ones it needs.
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx2Fma => unsafe { x86::matvec_avx2(m, x, bias, y) },
+        #[cfg(target_arch = "x86_64")]
+        Isa::Avx512 => unsafe { x86::matvec_avx512(m, x, bias, y) },
+        #[cfg(target_arch = "aarch64")]
+        Isa::Neon => unsafe { neon::matvec(m, x, bias, y) },
+    }
+}
