@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 
 /// How a model's weights are held in memory. Half-precision weights halve the bytes each
 /// step streams from the caches, int8 ones quarter them; half-precision products are
-/// accumulated in f32, int8 ones (their input quantised to 8 bits too) summed exactly in
+/// accumulated in f32, int8 ones (their input rounded to 16 bits) summed exactly in
 /// integers. Biases, activations and the recurrent state stay f32.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
@@ -18,7 +18,7 @@ pub enum Precision {
     F16,
     /// bfloat16: 8 significant bits, f32's range.
     Bf16,
-    /// 8-bit integers with one scale per row (the largest weight of the row is 127).
+    /// 8-bit integers with one scale per row (its largest weight over 127, or a clipped one).
     Int8,
 }
 

@@ -30,15 +30,15 @@ const INPUT_MAX: f32 = 127.0 * 256.0;
 /// Clipping ratios tried per row, from none down to half the largest weight.
 const CLIP_STEPS: usize = 64;
 
+/// The level in [-127, 127] a weight rounds to, `inv` being one over the row's scale.
+fn level(w: f32, inv: f32) -> f32 {
+    (w * inv).round_ties_even().clamp(-127.0, 127.0)
+}
+
 /// The squared rounding error of `row` at scale `s`.
 fn rounding_error(row: &[f32], s: f32) -> f64 {
     let inv = 1.0 / s;
-    row.iter()
-        .map(|&w| {
-            let q = (w * inv).round_ties_even().clamp(-127.0, 127.0);
-            f64::from(q * s - w).powi(2)
-        })
-        .sum()
+    row.iter().map(|&w| f64::from(level(w, inv) * s - w).powi(2)).sum()
 }
 
 /// Quantises one row of weights into `dst` (its padding left alone); returns the row's
@@ -54,8 +54,7 @@ pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> f32 {
         .fold((f64::INFINITY, 0.0), |best, c| if c.0 < best.0 { c } else { best });
     let inv = 1.0 / scale;
     for (d, &w) in dst.iter_mut().zip(src) {
-        let q = (w * inv).round_ties_even().clamp(-127.0, 127.0) as i32;
-        *d = (q + i32::from(ZERO)) as u8;
+        *d = (level(w, inv) as i32 + i32::from(ZERO)) as u8;
     }
     scale
 }
