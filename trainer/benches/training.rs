@@ -76,6 +76,7 @@ fn matmul_peak(device: &Device) -> f64 {
 }
 
 fn main() {
+    vrnn_trainer::memory::keep_freed_memory();
     let mut c = Criterion::default()
         .sample_size(10)
         .warm_up_time(Duration::from_secs(2))

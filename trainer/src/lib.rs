@@ -11,6 +11,7 @@ pub mod eval;
 pub mod fit;
 pub mod fused;
 pub mod info;
+pub mod memory;
 pub mod net;
 pub mod optim;
 pub mod plot;
