@@ -6,6 +6,7 @@
 //! the scan; the prior, the decoder and the loss after it. CPU only; other devices keep the
 //! reference graph.
 
+pub mod dense;
 mod gemm;
 pub mod scan;
 

@@ -1,0 +1,120 @@
+//! A linear layer, `y = x w^T + b` with an optional ReLU, as one candle op with its own
+//! backward pass: the fused engine's phi_x, prior and decoder layers. Candle's graph spends
+//! four operations on it forward (the product, the bias broadcast, the ReLU) and more
+//! backward (the bias gradient as a strided reduction over every row, the ReLU mask as
+//! two element-wise passes); here the bias and the ReLU ride on the product's output.
+
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+
+use super::gemm::{dy_w, dyt_x, x_wt};
+
+/// `relu(x w^T + b)` or `x w^T + b` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`.
+pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
+    x.contiguous()?.apply_op3(w, b, Dense { relu, threads: candle_core::utils::get_num_threads() })
+}
+
+struct Dense {
+    relu: bool,
+    threads: usize,
+}
+
+fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
+    match l.contiguous_offsets() {
+        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
+        None => candle_core::bail!("the fused linear layer's {what} must be contiguous"),
+    }
+}
+
+/// Runs `f` on the f32 values of a contiguous CPU tensor, in place.
+fn with_values<R>(
+    t: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(contiguous(s, layout, what)?),
+        _ => candle_core::bail!("the fused linear layer runs on the CPU only"),
+    }
+}
+
+impl CustomOp3 for Dense {
+    fn name(&self) -> &'static str {
+        "vrnn-fused-linear"
+    }
+
+    fn cpu_fwd(
+        &self,
+        s1: &CpuStorage,
+        l1: &Layout,
+        s2: &CpuStorage,
+        l2: &Layout,
+        s3: &CpuStorage,
+        l3: &Layout,
+    ) -> candle_core::Result<(CpuStorage, Shape)> {
+        let (x, w, b) = (
+            contiguous(s1, l1, "input")?,
+            contiguous(s2, l2, "weight")?,
+            contiguous(s3, l3, "bias")?,
+        );
+        let (rows, inp) = l1.shape().dims2()?;
+        let out = b.len();
+        if l2.shape().dims2()? != (out, inp) {
+            candle_core::bail!(
+                "fused linear layer: weight {:?} for input {:?} and bias {out}",
+                l2.shape(),
+                l1.shape()
+            );
+        }
+        let mut y = vec![0.0f32; rows * out];
+        x_wt(&mut y, false, x, w, (rows, inp, out), self.threads);
+        for row in y.chunks_exact_mut(out.max(1)) {
+            row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
+            if self.relu {
+                row.iter_mut().for_each(|v| *v = v.max(0.0));
+            }
+        }
+        Ok((CpuStorage::F32(y), Shape::from((rows, out))))
+    }
+
+    fn bwd(
+        &self,
+        x: &Tensor,
+        w: &Tensor,
+        b: &Tensor,
+        res: &Tensor,
+        grad_res: &Tensor,
+    ) -> candle_core::Result<(Option<Tensor>, Option<Tensor>, Option<Tensor>)> {
+        let (rows, inp) = x.dims2()?;
+        let out = b.elem_count();
+        let grad = grad_res.contiguous()?;
+        // The gradient at the pre-activation: the ReLU passes it where its output is > 0.
+        let mut delta = with_values(&grad, "output gradient", |g| Ok(g.to_vec()))?;
+        if self.relu {
+            with_values(res, "output", |y| {
+                delta.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 });
+                Ok(())
+            })?;
+        }
+        let mut gx = vec![0.0f32; rows * inp];
+        with_values(w, "weight", |w| {
+            dy_w(&mut gx, false, &delta, w, (rows, inp, out), self.threads);
+            Ok(())
+        })?;
+        let mut gw = vec![0.0f32; out * inp];
+        with_values(x, "input", |x| {
+            dyt_x(&mut gw, false, &delta, x, (rows, inp, out), self.threads);
+            Ok(())
+        })?;
+        let mut gb = vec![0.0f32; out];
+        for row in delta.chunks_exact(out.max(1)) {
+            gb.iter_mut().zip(row).for_each(|(a, d)| *a += d);
+        }
+        let dev = x.device();
+        Ok((
+            Some(Tensor::from_vec(gx, (rows, inp), dev)?),
+            Some(Tensor::from_vec(gw, (out, inp), dev)?),
+            Some(Tensor::from_vec(gb, out, dev)?),
+        ))
+    }
+}
