@@ -96,11 +96,18 @@ impl CustomOp3 for Dense {
                 Ok(())
             })?;
         }
-        let mut gx = vec![0.0f32; rows * inp];
-        with_values(w, "weight", |w| {
-            dy_w(&mut gx, false, &delta, w, (rows, inp, out), self.threads);
-            Ok(())
-        })?;
+        // The input's gradient only where something upstream needs it (not for the data
+        // phi_x reads).
+        let gx = if x.track_op() {
+            let mut gx = vec![0.0f32; rows * inp];
+            with_values(w, "weight", |w| {
+                dy_w(&mut gx, false, &delta, w, (rows, inp, out), self.threads);
+                Ok(())
+            })?;
+            Some(Tensor::from_vec(gx, (rows, inp), x.device())?)
+        } else {
+            None
+        };
         let mut gw = vec![0.0f32; out * inp];
         with_values(x, "input", |x| {
             dyt_x(&mut gw, false, &delta, x, (rows, inp, out), self.threads);
@@ -112,7 +119,7 @@ impl CustomOp3 for Dense {
         }
         let dev = x.device();
         Ok((
-            Some(Tensor::from_vec(gx, (rows, inp), dev)?),
+            gx,
             Some(Tensor::from_vec(gw, (out, inp), dev)?),
             Some(Tensor::from_vec(gb, out, dev)?),
         ))
