@@ -44,19 +44,52 @@ unsafe fn load8_bf16(p: *const u16) -> __m256 {
     _mm256_castsi256_ps(_mm256_slli_epi32::<16>(_mm256_cvtepu16_epi32(_mm_loadu_si128(p.cast()))))
 }
 
+/// The sums of four rows' accumulators as one vector, by a transposing tree of adds (three
+/// vector adds for all four rows instead of a reduction each). The tree is the same for
+/// every row and a row's sum uses only its own accumulator, so a row sums alike with any
+/// rows beside it: the one-row tail passes its accumulator four times.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn hsum512(v: __m512) -> f32 {
-    _mm512_reduce_add_ps(v)
+unsafe fn sum4_512(a: [__m512; 4]) -> __m128 {
+    let pd = _mm512_castps_pd;
+    let s01 = _mm512_add_ps(_mm512_unpacklo_ps(a[0], a[1]), _mm512_unpackhi_ps(a[0], a[1]));
+    let s23 = _mm512_add_ps(_mm512_unpacklo_ps(a[2], a[3]), _mm512_unpackhi_ps(a[2], a[3]));
+    // Each 128-bit lane now holds partial sums of rows 0, 1, 2, 3, in that order.
+    let s = _mm512_add_ps(
+        _mm512_castpd_ps(_mm512_unpacklo_pd(pd(s01), pd(s23))),
+        _mm512_castpd_ps(_mm512_unpackhi_pd(pd(s01), pd(s23))),
+    );
+    let h = _mm256_add_ps(
+        _mm512_castps512_ps256(s),
+        _mm256_castpd_ps(_mm512_extractf64x4_pd::<1>(_mm512_castps_pd(s))),
+    );
+    _mm_add_ps(_mm256_castps256_ps128(h), _mm256_extractf128_ps::<1>(h))
 }
 
+/// `sum4_512` for 256-bit accumulators.
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
-unsafe fn hsum256(v: __m256) -> f32 {
-    let s = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
-    let s = _mm_add_ps(s, _mm_movehl_ps(s, s));
-    let s = _mm_add_ss(s, _mm_shuffle_ps(s, s, 1));
-    _mm_cvtss_f32(s)
+unsafe fn sum4_256(a: [__m256; 4]) -> __m128 {
+    let pd = _mm256_castps_pd;
+    let s01 = _mm256_add_ps(_mm256_unpacklo_ps(a[0], a[1]), _mm256_unpackhi_ps(a[0], a[1]));
+    let s23 = _mm256_add_ps(_mm256_unpacklo_ps(a[2], a[3]), _mm256_unpackhi_ps(a[2], a[3]));
+    let s = _mm256_add_ps(
+        _mm256_castpd_ps(_mm256_unpacklo_pd(pd(s01), pd(s23))),
+        _mm256_castpd_ps(_mm256_unpackhi_pd(pd(s01), pd(s23))),
+    );
+    _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s))
+}
+
+/// Stores `bias + sums` for rows `r..r + 4`, or for row `r` alone (the sums' first lane).
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn store_rows(sums: __m128, bias: &[f32], y: &mut [f32], r: usize, four: bool) {
+    if four {
+        let b = _mm_loadu_ps(bias[r..r + 4].as_ptr());
+        _mm_storeu_ps(y[r..r + 4].as_mut_ptr(), _mm_add_ps(b, sums));
+    } else {
+        y[r] = bias[r] + _mm_cvtss_f32(sums);
+    }
 }
 
 /// One kernel per (instruction set, weight type): the loop is the same, the loads differ.
@@ -64,7 +97,7 @@ unsafe fn hsum256(v: __m256) -> f32 {
 /// vector and row, so that enough independent FMA chains are in flight.
 macro_rules! matvec_kernel {
     ($name:ident, $features:literal, $t:ty, $lanes:literal, $per:literal,
-     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $add:ident, $hsum:ident) => {
+     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $add:ident, $sum4:ident) => {
         /// # Safety
         #[doc = concat!("The CPU must support ", $features, "; `w` holds `y.len()` rows of")]
         /// `stride` (a multiple of 16), and `x` at least `stride` values.
@@ -92,10 +125,11 @@ macro_rules! matvec_kernel {
                     }
                     j += 16;
                 }
-                for (k, row) in acc.chunks_exact($per).enumerate() {
-                    let sum = row[1..].iter().fold(row[0], |s, a| $add(s, *a));
-                    y[r + k] = bias[r + k] + $hsum(sum);
-                }
+                let sums = std::array::from_fn(|k| {
+                    let row = &acc[k * $per..(k + 1) * $per];
+                    row[1..].iter().fold(row[0], |s, a| $add(s, *a))
+                });
+                store_rows($sum4(sums), bias, y, r, true);
                 r += 4;
             }
             while r < rows {
@@ -110,7 +144,7 @@ macro_rules! matvec_kernel {
                     j += 16;
                 }
                 let sum = acc[1..].iter().fold(acc[0], |s, a| $add(s, *a));
-                y[r] = bias[r] + $hsum(sum);
+                store_rows($sum4([sum; 4]), bias, y, r, false);
                 r += 1;
             }
         }
@@ -120,11 +154,11 @@ macro_rules! matvec_kernel {
 #[rustfmt::skip]
 mod kernels {
     use super::*;
-    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, hsum512);
-    matvec_kernel!(matvec_avx512_f16, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, hsum512);
-    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum256);
-    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum256);
-    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, hsum256);
+    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, sum4_512);
+    matvec_kernel!(matvec_avx512_f16, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, sum4_512);
+    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, sum4_256);
+    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, sum4_256);
+    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, sum4_256);
 }
 pub use kernels::*;
 
@@ -171,9 +205,9 @@ pub unsafe fn matvec_avx512_bf16(w: &[u16], stride: usize, x: &[f32], bias: &[f3
                 *ae = _mm512_fmadd_ps(load16_bf16(wp.add((r + k) * stride + j)), xv, *ae);
             }
         }
-        for k in 0..n {
-            y[r + k] = bias[r + k] + hsum512(_mm512_add_ps(acc_even[k], acc_odd[k]));
-        }
+        let sums: [__m512; 4] =
+            std::array::from_fn(|k| _mm512_add_ps(acc_even[k % n], acc_odd[k % n]));
+        store_rows(sum4_512(sums), bias, y, r, n == 4);
         r += n;
     }
 }

@@ -6,6 +6,7 @@
 
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
 
+use super::contiguous;
 use super::gemm::{dy_w, dyt_x, x_wt};
 
 /// `relu(x w^T + b)` or `x w^T + b` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`.
@@ -18,13 +19,6 @@ struct Dense {
     threads: usize,
 }
 
-fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
-    match l.contiguous_offsets() {
-        Some((start, end)) => Ok(&s.as_slice::<f32>()?[start..end]),
-        None => candle_core::bail!("the fused linear layer's {what} must be contiguous"),
-    }
-}
-
 /// Runs `f` on the f32 values of a contiguous CPU tensor, in place.
 fn with_values<R>(
     t: &Tensor,
@@ -33,7 +27,7 @@ fn with_values<R>(
 ) -> candle_core::Result<R> {
     let (storage, layout) = t.storage_and_layout();
     match &*storage {
-        Storage::Cpu(s) => f(contiguous(s, layout, what)?),
+        Storage::Cpu(s) => f(contiguous(s, layout, &format!("the fused linear layer's {what}"))?),
         _ => candle_core::bail!("the fused linear layer runs on the CPU only"),
     }
 }
@@ -53,9 +47,9 @@ impl CustomOp3 for Dense {
         l3: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
         let (x, w, b) = (
-            contiguous(s1, l1, "input")?,
-            contiguous(s2, l2, "weight")?,
-            contiguous(s3, l3, "bias")?,
+            contiguous(s1, l1, "the fused linear layer's input")?,
+            contiguous(s2, l2, "the fused linear layer's weight")?,
+            contiguous(s3, l3, "the fused linear layer's bias")?,
         );
         let (rows, inp) = l1.shape().dims2()?;
         let out = b.len();

@@ -205,11 +205,12 @@ impl ScanOp {
     }
 }
 
+/// The f32 values of a custom op's argument, which the fused ops need contiguous.
 fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Result<&'a [f32]> {
     let data = s.as_slice::<f32>()?;
     match l.contiguous_offsets() {
         Some((start, end)) => Ok(&data[start..end]),
-        None => candle_core::bail!("the fused scan's {what} must be contiguous"),
+        None => candle_core::bail!("{what} must be contiguous"),
     }
 }
 
@@ -225,7 +226,10 @@ impl CustomOp2 for ScanOp {
         s2: &CpuStorage,
         l2: &Layout,
     ) -> candle_core::Result<(CpuStorage, Shape)> {
-        let (input, weights) = (contiguous(s1, l1, "input")?, contiguous(s2, l2, "weights")?);
+        let (input, weights) = (
+            contiguous(s1, l1, "the fused scan's input")?,
+            contiguous(s2, l2, "the fused scan's weights")?,
+        );
         let d = &self.dims;
         let (kin, kout) = (d.steps * d.input_width(), d.steps * d.output_width());
         let pieces = self.pieces();
