@@ -4,10 +4,10 @@
 //! backward (the bias gradient as a strided reduction over every row, the ReLU mask as
 //! two element-wise passes); here the bias and the ReLU ride on the product's output.
 
-use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Storage, Tensor};
+use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
-use super::contiguous;
 use super::gemm::{dy_w, dyt_x, x_wt};
+use super::{contiguous, with_values};
 
 /// `relu(x w^T + b)` or `x w^T + b` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
@@ -17,19 +17,6 @@ pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> candle_core::Re
 struct Dense {
     relu: bool,
     threads: usize,
-}
-
-/// Runs `f` on the f32 values of a contiguous CPU tensor, in place.
-fn with_values<R>(
-    t: &Tensor,
-    what: &str,
-    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
-) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(contiguous(s, layout, &format!("the fused linear layer's {what}"))?),
-        _ => candle_core::bail!("the fused linear layer runs on the CPU only"),
-    }
 }
 
 impl CustomOp3 for Dense {
@@ -83,9 +70,10 @@ impl CustomOp3 for Dense {
         let out = b.elem_count();
         let grad = grad_res.contiguous()?;
         // The gradient at the pre-activation: the ReLU passes it where its output is > 0.
-        let mut delta = with_values(&grad, "output gradient", |g| Ok(g.to_vec()))?;
+        let mut delta =
+            with_values(&grad, "the fused linear layer's output gradient", |g| Ok(g.to_vec()))?;
         if self.relu {
-            with_values(res, "output", |y| {
+            with_values(res, "the fused linear layer's output", |y| {
                 delta.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 });
                 Ok(())
             })?;
@@ -94,7 +82,7 @@ impl CustomOp3 for Dense {
         // phi_x reads).
         let gx = if x.track_op() {
             let mut gx = vec![0.0f32; rows * inp];
-            with_values(w, "weight", |w| {
+            with_values(w, "the fused linear layer's weight", |w| {
                 dy_w(&mut gx, false, &delta, w, (rows, inp, out), self.threads);
                 Ok(())
             })?;
@@ -103,7 +91,7 @@ impl CustomOp3 for Dense {
             None
         };
         let mut gw = vec![0.0f32; out * inp];
-        with_values(x, "input", |x| {
+        with_values(x, "the fused linear layer's input", |x| {
             dyt_x(&mut gw, false, &delta, x, (rows, inp, out), self.threads);
             Ok(())
         })?;

@@ -13,7 +13,7 @@ pub mod scan;
 use std::sync::Mutex;
 
 use anyhow::Result;
-use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Tensor};
+use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
 use vrnn_core::names::{self, bias, layer, weight, MU, SIGMA};
 use vrnn_core::ModelConfig;
@@ -214,6 +214,19 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Res
     }
 }
 
+/// Runs `f` on the f32 values of a contiguous CPU tensor, in place (no copy).
+fn with_values<R>(
+    t: &Tensor,
+    what: &str,
+    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+) -> candle_core::Result<R> {
+    let (storage, layout) = t.storage_and_layout();
+    match &*storage {
+        Storage::Cpu(s) => f(contiguous(s, layout, what)?),
+        _ => candle_core::bail!("{what} must be on the CPU"),
+    }
+}
+
 impl CustomOp2 for ScanOp {
     fn name(&self) -> &'static str {
         "vrnn-fused-scan"
@@ -257,19 +270,23 @@ impl CustomOp2 for ScanOp {
         let Some(saved) = saved else {
             candle_core::bail!("the fused scan's backward pass ran twice or before its forward")
         };
-        let grad = grad_res.contiguous()?.flatten_all()?.to_vec1::<f32>()?;
-        let weights = arg2.flatten_all()?.to_vec1::<f32>()?;
+        let grad = grad_res.contiguous()?;
         let kout = self.dims.steps * self.dims.output_width();
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = self
-            .pieces()
-            .into_par_iter()
-            .zip(saved.into_par_iter())
-            .map(|(p, saved)| {
-                let grad = &grad[p.first * kout..][..p.dims.batch * kout];
-                scan::backward(&p.dims, &weights, &self.piece_eps(&p), &saved, grad)
-            })
-            .collect();
-        let mut gw = vec![0.0f32; weights.len()];
+        let parts: Vec<(Vec<f32>, Vec<f32>)> =
+            with_values(&grad, "the fused scan's output gradient", |grad| {
+                with_values(arg2, "the fused scan's weights", |weights| {
+                    Ok(self
+                        .pieces()
+                        .into_par_iter()
+                        .zip(saved.into_par_iter())
+                        .map(|(p, saved)| {
+                            let grad = &grad[p.first * kout..][..p.dims.batch * kout];
+                            scan::backward(&p.dims, weights, &self.piece_eps(&p), &saved, grad)
+                        })
+                        .collect())
+                })
+            })?;
+        let mut gw = vec![0.0f32; arg2.elem_count()];
         let mut gi = Vec::with_capacity(arg1.elem_count());
         for (input, w) in parts {
             gi.extend(input);
