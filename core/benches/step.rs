@@ -241,6 +241,9 @@ fn bench_domain(c: &mut Criterion) {
 /// Weight bytes of each measured kernel, by "group/precision/name", for the roofline.
 type WeightBytes = HashMap<String, usize>;
 
+/// Where the results go and are read back from: the workspace's target folder, also when
+/// the bench binary runs by itself from another folder (criterion alone would then write
+/// under that folder).
 fn criterion_root() -> std::path::PathBuf {
     std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion")
 }
@@ -481,6 +484,7 @@ fn main() {
     // `cargo test` runs each benchmark once; `cargo bench` passes --bench.
     let quick = !std::env::args().any(|a| a == "--bench");
     let mut c = Criterion::default()
+        .output_directory(&criterion_root())
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();

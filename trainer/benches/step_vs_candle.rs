@@ -96,6 +96,7 @@ impl CandleVoice {
 
 fn main() {
     let mut c = Criterion::default()
+        .output_directory(&criterion_root())
         .warm_up_time(Duration::from_secs(1))
         .measurement_time(Duration::from_secs(3))
         .configure_from_args();
@@ -129,8 +130,14 @@ fn main() {
     summary(&allocations);
 }
 
+/// Where the results go and are read back from: the workspace's target folder, also when
+/// the bench binary runs by itself from another folder.
+fn criterion_root() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion")
+}
+
 fn summary(allocations: &[(String, Vec<f64>, f64)]) {
-    let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("../criterion/generate");
+    let root = criterion_root().join("generate");
     let median_us = |which: &str, name: &str| -> Option<f64> {
         let p = root.join(which).join(name).join("new/estimates.json");
         let v: serde_json::Value = serde_json::from_slice(&std::fs::read(p).ok()?).ok()?;

@@ -80,6 +80,28 @@ unsafe fn sum4_256(a: [__m256; 4]) -> __m128 {
     _mm_add_ps(_mm256_castps256_ps128(s), _mm256_extractf128_ps::<1>(s))
 }
 
+/// A row's accumulators as the one vector `sum4_512` / `sum4_256` take: a 512-bit one as it
+/// is, two 256-bit ones added, or two 256-bit ones joined into the 512-bit vector they are
+/// the halves of (so that the sums are those of the 512-bit kernel, bit for bit).
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn row_512(a: &[__m512]) -> __m512 {
+    a[0]
+}
+
+#[target_feature(enable = "avx2,fma,f16c")]
+#[inline]
+unsafe fn row_256(a: &[__m256]) -> __m256 {
+    _mm256_add_ps(a[0], a[1])
+}
+
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn join_256(a: &[__m256]) -> __m512 {
+    let pd = _mm256_castps_pd;
+    _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(pd(a[0])), pd(a[1])))
+}
+
 /// Stores `bias + sums` for rows `r..r + 4`, or for row `r` alone (the sums' first lane).
 #[target_feature(enable = "avx2,fma,f16c")]
 #[inline]
@@ -94,10 +116,11 @@ unsafe fn store_rows(sums: __m128, bias: &[f32], y: &mut [f32], r: usize, four: 
 
 /// One kernel per (instruction set, weight type): the loop is the same, the loads differ.
 /// Each pass covers 16 columns as `$per` vectors of `$lanes`, with an accumulator per
-/// vector and row, so that enough independent FMA chains are in flight.
+/// vector and row, so that enough independent FMA chains are in flight; `$row` makes a
+/// row's accumulators one vector for `$sum4`.
 macro_rules! matvec_kernel {
     ($name:ident, $features:literal, $t:ty, $lanes:literal, $per:literal,
-     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $add:ident, $sum4:ident) => {
+     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $row:ident, $sum4:ident) => {
         /// # Safety
         #[doc = concat!("The CPU must support ", $features, "; `w` holds `y.len()` rows of")]
         /// `stride` (a multiple of 16), and `x` at least `stride` values.
@@ -125,10 +148,7 @@ macro_rules! matvec_kernel {
                     }
                     j += 16;
                 }
-                let sums = std::array::from_fn(|k| {
-                    let row = &acc[k * $per..(k + 1) * $per];
-                    row[1..].iter().fold(row[0], |s, a| $add(s, *a))
-                });
+                let sums = std::array::from_fn(|k| $row(&acc[k * $per..(k + 1) * $per]));
                 store_rows($sum4(sums), bias, y, r, true);
                 r += 4;
             }
@@ -143,8 +163,7 @@ macro_rules! matvec_kernel {
                     }
                     j += 16;
                 }
-                let sum = acc[1..].iter().fold(acc[0], |s, a| $add(s, *a));
-                store_rows($sum4([sum; 4]), bias, y, r, false);
+                store_rows($sum4([$row(&acc); 4]), bias, y, r, false);
                 r += 1;
             }
         }
@@ -154,13 +173,51 @@ macro_rules! matvec_kernel {
 #[rustfmt::skip]
 mod kernels {
     use super::*;
-    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, sum4_512);
-    matvec_kernel!(matvec_avx512_f16, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, _mm512_add_ps, sum4_512);
-    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, sum4_256);
-    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, sum4_256);
-    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, _mm256_add_ps, sum4_256);
+    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, row_512, sum4_512);
+    matvec_kernel!(matvec_avx512_f16_wide, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, row_512, sum4_512);
+    matvec_kernel!(matvec_avx512_f16_split, "avx512f,avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, join_256, sum4_512);
+    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, sum4_256);
+    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, sum4_256);
+    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, sum4_256);
 }
 pub use kernels::*;
+
+/// f16 rows on AVX-512: widened 16 at a time, or 8 at a time where the CPU runs 512-bit
+/// instructions as two 256-bit halves (AMD Zen 4: its 512-bit conversion is slower than two
+/// 256-bit ones); the two kernels give the same sums bit for bit.
+///
+/// # Safety
+/// As for the other kernels: AVX-512F, `w` holds `y.len()` rows of `stride`.
+#[target_feature(enable = "avx512f")]
+pub unsafe fn matvec_avx512_f16(w: &[u16], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    if splits_512_bit_ops() {
+        matvec_avx512_f16_split(w, stride, x, bias, y)
+    } else {
+        matvec_avx512_f16_wide(w, stride, x, bias, y)
+    }
+}
+
+/// Whether this CPU executes 512-bit vector instructions as two 256-bit halves: AMD's
+/// family 19h, whose only AVX-512 members are Zen 4. Read once from CPUID and kept in an
+/// atomic (no lock, no allocation: the audio thread may be the first to ask).
+pub fn splits_512_bit_ops() -> bool {
+    use std::sync::atomic::{AtomicU8, Ordering};
+    static KNOWN: AtomicU8 = AtomicU8::new(0);
+    match KNOWN.load(Ordering::Relaxed) {
+        1 => false,
+        2 => true,
+        _ => {
+            let (vendor, signature) = (__cpuid(0), __cpuid(1));
+            let amd =
+                (vendor.ebx, vendor.edx, vendor.ecx) == (0x6874_7541, 0x6974_6E65, 0x444D_4163);
+            let base = (signature.eax >> 8) & 0xF;
+            let family = if base == 0xF { base + ((signature.eax >> 20) & 0xFF) } else { base };
+            let split = amd && family == 0x19;
+            KNOWN.store(if split { 2 } else { 1 }, Ordering::Relaxed);
+            split
+        }
+    }
+}
 
 /// bf16 rows with no conversion instruction: a 512-bit load holds 32 weights as 16 pairs;
 /// shifting each 32-bit lane left by 16 gives the even-column weights as f32, masking off
@@ -224,4 +281,36 @@ pub unsafe fn activate_avx2(act: Activation, xs: &mut [f32]) {
 #[target_feature(enable = "avx512f")]
 pub unsafe fn activate_avx512(act: Activation, xs: &mut [f32]) {
     math::apply(act, xs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The two f16 kernels must agree exactly, or a model would sound different on Zen 4.
+    #[test]
+    fn f16_split_and_wide_kernels_give_the_same_bits() {
+        if !is_x86_feature_detected!("avx512f") || !is_x86_feature_detected!("f16c") {
+            return;
+        }
+        let mut seed = 7u32;
+        let mut next = || {
+            seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+            (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
+        };
+        for (rows, stride) in [(1, 16), (3, 48), (4, 64), (7, 1040), (33, 272)] {
+            let w: Vec<u16> =
+                (0..rows * stride).map(|_| half::f16::from_f32(next()).to_bits()).collect();
+            let x: Vec<f32> = (0..stride).map(|_| 8.0 * next()).collect();
+            let bias: Vec<f32> = (0..rows).map(|_| next()).collect();
+            let (mut wide, mut split) = (vec![0.0; rows], vec![0.0; rows]);
+            // SAFETY: the features were detected; the slices have the sizes the kernels need.
+            unsafe {
+                matvec_avx512_f16_wide(&w, stride, &x, &bias, &mut wide);
+                matvec_avx512_f16_split(&w, stride, &x, &bias, &mut split);
+            }
+            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+            assert_eq!(bits(&wide), bits(&split), "{rows}x{stride}");
+        }
+    }
 }
