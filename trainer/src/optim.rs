@@ -3,8 +3,9 @@
 
 use anyhow::Result;
 use candle_core::backprop::GradStore;
-use candle_core::Tensor;
+use candle_core::{DType, Device, Tensor};
 
+use crate::fused::with_values;
 use crate::net::Net;
 
 pub struct Adam {
@@ -55,14 +56,125 @@ impl Adam {
         let (b1, b2) = (self.beta1, self.beta2);
         let c1 = 1.0 - b1.powi(self.t as i32);
         let c2 = 1.0 - b2.powi(self.t as i32);
+        let k = Coefficients { scale, b1, b2, c1, c2, eps: self.eps, lr: self.lr };
         for (i, (_, var)) in net.vars.iter().enumerate() {
-            let g = (&gs[i] * scale)?;
-            self.m[i] = ((&self.m[i] * b1)? + (&g * (1.0 - b1))?)?;
-            self.v[i] = ((&self.v[i] * b2)? + (g.sqr()? * (1.0 - b2))?)?;
-            let denom = ((&self.v[i] / c2)?.sqrt()? + self.eps)?;
-            let delta = ((&self.m[i] / c1)? / denom)?;
-            var.set(&(var.as_tensor() - (delta * self.lr)?)?)?;
+            let (w, g, m, v) = (var.as_tensor(), &gs[i], &self.m[i], &self.v[i]);
+            let one_pass = matches!(w.device(), Device::Cpu)
+                && [w, g, m, v].iter().all(|t| t.is_contiguous() && t.dtype() == DType::F32);
+            let (m, v, w) =
+                if one_pass { update_cpu(&k, w, g, m, v)? } else { update_graph(&k, w, g, m, v)? };
+            (self.m[i], self.v[i]) = (m, v);
+            var.set(&w)?;
         }
         Ok(Update::Applied { grad_norm: norm })
+    }
+}
+
+/// One update's constants: the clipping scale, Adam's betas, their bias corrections
+/// 1 - beta^t, epsilon and the learning rate.
+struct Coefficients {
+    scale: f64,
+    b1: f64,
+    b2: f64,
+    c1: f64,
+    c2: f64,
+    eps: f64,
+    lr: f64,
+}
+
+/// The new (m, v, parameter) by candle's operations, on any device.
+fn update_graph(
+    k: &Coefficients,
+    w: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let g = (g * k.scale)?;
+    let m = ((m * k.b1)? + (&g * (1.0 - k.b1))?)?;
+    let v = ((v * k.b2)? + (g.sqr()? * (1.0 - k.b2))?)?;
+    let denom = ((&v / k.c2)?.sqrt()? + k.eps)?;
+    let delta = ((&m / k.c1)? / denom)?;
+    let w = (w - (delta * k.lr)?)?;
+    Ok((m, v, w))
+}
+
+/// The same for a contiguous f32 CPU parameter in one pass (candle's operations make a
+/// dozen passes and as many tensors). Each step rounds as `update_graph` does, so both give
+/// the same bits: candle's tensor-by-scalar operation is `x * (a as f32) + (b as f32)`,
+/// with no fused multiply-add, and a division by a scalar multiplies by its inverse.
+fn update_cpu(
+    k: &Coefficients,
+    w: &Tensor,
+    g: &Tensor,
+    m: &Tensor,
+    v: &Tensor,
+) -> Result<(Tensor, Tensor, Tensor)> {
+    let f = |x: f64| x as f32;
+    let (scale, b1, b2, eps, lr) = (f(k.scale), f(k.b1), f(k.b2), f(k.eps), f(k.lr));
+    let (one_minus_b1, one_minus_b2) = (f(1.0 - k.b1), f(1.0 - k.b2));
+    let (inv_c1, inv_c2) = (f(1.0 / k.c1), f(1.0 / k.c2));
+    let n = w.elem_count();
+    let (mut m1, mut v1, mut w1) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    with_values(w, "a parameter", |w| {
+        with_values(g, "a gradient", |g| {
+            with_values(m, "Adam's first moment", |m| {
+                with_values(v, "Adam's second moment", |v| {
+                    // Equal-length slices, so that the loop runs without bounds checks and
+                    // vectorises (the square root and division included).
+                    let (w, g, m, v) = (&w[..n], &g[..n], &m[..n], &v[..n]);
+                    let (m1, v1, w1) = (&mut m1[..n], &mut v1[..n], &mut w1[..n]);
+                    for i in 0..n {
+                        let g = g[i] * scale + 0.0;
+                        m1[i] = (m[i] * b1 + 0.0) + (g * one_minus_b1 + 0.0);
+                        v1[i] = (v[i] * b2 + 0.0) + (g * g * one_minus_b2 + 0.0);
+                        let denom = (v1[i] * inv_c2 + 0.0).sqrt() + eps;
+                        let delta = (m1[i] * inv_c1 + 0.0) / denom;
+                        w1[i] = w[i] - (delta * lr + 0.0);
+                    }
+                    Ok(())
+                })
+            })
+        })
+    })?;
+    let tensor = |values: Vec<f32>| Tensor::from_vec(values, w.shape(), w.device());
+    Ok((tensor(m1)?, tensor(v1)?, tensor(w1)?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The one-pass update must give candle's bits, or resuming a run on another device
+    /// (or an engine comparison) would drift.
+    #[test]
+    fn one_pass_update_matches_candle_bit_for_bit() -> Result<()> {
+        let dev = Device::Cpu;
+        let shape = (37, 11);
+        let mut w = Tensor::randn(0f32, 1.0, shape, &dev)?;
+        let (mut m, mut v) = (w.zeros_like()?, w.zeros_like()?);
+        let (mut w2, mut m2, mut v2) = (w.clone(), m.clone(), v.clone());
+        for t in 1..=5 {
+            let g = (Tensor::randn(0f32, 1.0, shape, &dev)? * 10f64.powi(t - 3))?;
+            let (b1, b2) = (0.9f64, 0.999f64);
+            let k = Coefficients {
+                scale: 0.7,
+                b1,
+                b2,
+                c1: 1.0 - b1.powi(t),
+                c2: 1.0 - b2.powi(t),
+                eps: 1e-8,
+                lr: 3e-4,
+            };
+            (m, v, w) = update_graph(&k, &w, &g, &m, &v)?;
+            (m2, v2, w2) = update_cpu(&k, &w2, &g, &m2, &v2)?;
+            for (a, b) in [(&m, &m2), (&v, &v2), (&w, &w2)] {
+                let bits = |t: &Tensor| -> Result<Vec<u32>> {
+                    Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
+                };
+                assert_eq!(bits(a)?, bits(b)?, "step {t}");
+            }
+        }
+        Ok(())
     }
 }

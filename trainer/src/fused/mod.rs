@@ -215,7 +215,7 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Res
 }
 
 /// Runs `f` on the f32 values of a contiguous CPU tensor, in place (no copy).
-fn with_values<R>(
+pub(crate) fn with_values<R>(
     t: &Tensor,
     what: &str,
     f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
