@@ -58,11 +58,12 @@ impl Adam {
         let c2 = 1.0 - b2.powi(self.t as i32);
         let k = Coefficients { scale, b1, b2, c1, c2, eps: self.eps, lr: self.lr };
         for (i, (_, var)) in net.vars.iter().enumerate() {
-            let (w, g, m, v) = (var.as_tensor(), &gs[i], &self.m[i], &self.v[i]);
-            let one_pass = matches!(w.device(), Device::Cpu)
-                && [w, g, m, v].iter().all(|t| t.is_contiguous() && t.dtype() == DType::F32);
-            let (m, v, w) =
-                if one_pass { update_cpu(&k, w, g, m, v)? } else { update_graph(&k, w, g, m, v)? };
+            let p = Parameter { w: var.as_tensor(), g: &gs[i], m: &self.m[i], v: &self.v[i] };
+            let one_pass = matches!(p.w.device(), Device::Cpu)
+                && [p.w, p.g, p.m, p.v]
+                    .iter()
+                    .all(|t| t.is_contiguous() && t.dtype() == DType::F32);
+            let (m, v, w) = if one_pass { update_cpu(&k, &p)? } else { update_graph(&k, &p)? };
             (self.m[i], self.v[i]) = (m, v);
             var.set(&w)?;
         }
@@ -82,20 +83,22 @@ struct Coefficients {
     lr: f64,
 }
 
+/// One parameter, its gradient and its two moments.
+struct Parameter<'a> {
+    w: &'a Tensor,
+    g: &'a Tensor,
+    m: &'a Tensor,
+    v: &'a Tensor,
+}
+
 /// The new (m, v, parameter) by candle's operations, on any device.
-fn update_graph(
-    k: &Coefficients,
-    w: &Tensor,
-    g: &Tensor,
-    m: &Tensor,
-    v: &Tensor,
-) -> Result<(Tensor, Tensor, Tensor)> {
-    let g = (g * k.scale)?;
-    let m = ((m * k.b1)? + (&g * (1.0 - k.b1))?)?;
-    let v = ((v * k.b2)? + (g.sqr()? * (1.0 - k.b2))?)?;
+fn update_graph(k: &Coefficients, p: &Parameter) -> Result<(Tensor, Tensor, Tensor)> {
+    let g = (p.g * k.scale)?;
+    let m = ((p.m * k.b1)? + (&g * (1.0 - k.b1))?)?;
+    let v = ((p.v * k.b2)? + (g.sqr()? * (1.0 - k.b2))?)?;
     let denom = ((&v / k.c2)?.sqrt()? + k.eps)?;
     let delta = ((&m / k.c1)? / denom)?;
-    let w = (w - (delta * k.lr)?)?;
+    let w = (p.w - (delta * k.lr)?)?;
     Ok((m, v, w))
 }
 
@@ -103,13 +106,8 @@ fn update_graph(
 /// dozen passes and as many tensors). Each step rounds as `update_graph` does, so both give
 /// the same bits: candle's tensor-by-scalar operation is `x * (a as f32) + (b as f32)`,
 /// with no fused multiply-add, and a division by a scalar multiplies by its inverse.
-fn update_cpu(
-    k: &Coefficients,
-    w: &Tensor,
-    g: &Tensor,
-    m: &Tensor,
-    v: &Tensor,
-) -> Result<(Tensor, Tensor, Tensor)> {
+fn update_cpu(k: &Coefficients, p: &Parameter) -> Result<(Tensor, Tensor, Tensor)> {
+    let (w, g, m, v) = (p.w, p.g, p.m, p.v);
     let f = |x: f64| x as f32;
     let (scale, b1, b2, eps, lr) = (f(k.scale), f(k.b1), f(k.b2), f(k.eps), f(k.lr));
     let (one_minus_b1, one_minus_b2) = (f(1.0 - k.b1), f(1.0 - k.b2));
@@ -166,8 +164,8 @@ mod tests {
                 eps: 1e-8,
                 lr: 3e-4,
             };
-            (m, v, w) = update_graph(&k, &w, &g, &m, &v)?;
-            (m2, v2, w2) = update_cpu(&k, &w2, &g, &m2, &v2)?;
+            (m, v, w) = update_graph(&k, &Parameter { w: &w, g: &g, m: &m, v: &v })?;
+            (m2, v2, w2) = update_cpu(&k, &Parameter { w: &w2, g: &g, m: &m2, v: &v2 })?;
             for (a, b) in [(&m, &m2), (&v, &v2), (&w, &w2)] {
                 let bits = |t: &Tensor| -> Result<Vec<u32>> {
                     Ok(t.flatten_all()?.to_vec1::<f32>()?.iter().map(|x| x.to_bits()).collect())
