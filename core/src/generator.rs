@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::kernel::{softplus, Isa};
+use crate::kernel::{activate, Activation, Isa};
 use crate::model::{GaussianNet, Model};
 use crate::nn::{pad_vec, CellState, Mlp, MlpScratch};
 use crate::rng::Rng;
@@ -759,7 +759,8 @@ fn head_rows(
     if !sigma_rows.is_empty() {
         let out = &mut sigma[sigma_rows.clone()];
         net.sigma.forward_rows(isa, offset + sigma_rows.start..offset + sigma_rows.end, t, out);
-        out.iter_mut().for_each(|v| *v = softplus(*v) + SIGMA_FLOOR);
+        activate(isa, Activation::Softplus, out);
+        out.iter_mut().for_each(|v| *v += SIGMA_FLOOR);
     }
 }
 

@@ -181,6 +181,7 @@ fn activations_are_accurate_to_1e6_relative_on_every_isa() {
         for (act, f) in [
             (Activation::Sigmoid, (|x: f64| 1.0 / (1.0 + (-x).exp())) as fn(f64) -> f64),
             (Activation::Tanh, f64::tanh),
+            (Activation::Softplus, |x: f64| x.max(0.0) + (-x.abs()).exp().ln_1p()),
         ] {
             let mut ys = xs.clone();
             activate(isa, act, &mut ys);

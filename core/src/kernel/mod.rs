@@ -11,7 +11,7 @@ mod precision;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use math::{exp, sigmoid, softplus, tanh};
+pub use math::{exp, sigmoid, tanh};
 pub use precision::Precision;
 
 /// Column padding of packed rows: 16 f32 = 64 bytes, one AVX-512 register or cache line.
@@ -323,6 +323,8 @@ pub enum Activation {
     Relu,
     Sigmoid,
     Tanh,
+    /// log(1 + e^x): the Gaussian heads' sigma.
+    Softplus,
 }
 
 pub fn activate(isa: Isa, act: Activation, xs: &mut [f32]) {

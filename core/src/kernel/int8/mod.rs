@@ -15,7 +15,7 @@ mod x86;
 
 use std::mem::MaybeUninit;
 
-use super::Isa;
+use super::{math, Isa};
 
 /// Columns of the input quantised at a time, into buffers on the stack (2 x 4 KiB);
 /// longer rows, which only the largest models have, are summed a block at a time.
@@ -30,9 +30,10 @@ const INPUT_MAX: f32 = 127.0 * 256.0;
 /// Clipping ratios tried per row, from none down to half the largest weight.
 const CLIP_STEPS: usize = 64;
 
-/// The level in [-127, 127] a weight rounds to, `inv` being one over the row's scale.
+/// The level in [-127, 127] a weight rounds to, `inv` being one over the row's scale
+/// (a product beyond `round_small`'s range is far beyond 127 and clamps alike).
 fn level(w: f32, inv: f32) -> f32 {
-    (w * inv).round_ties_even().clamp(-127.0, 127.0)
+    math::round_small(w * inv).clamp(-127.0, 127.0)
 }
 
 /// The squared rounding error of `row` at scale `s`.
@@ -140,7 +141,7 @@ fn quantize_input(
     for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(x) {
         // |v * inv| <= INPUT_MAX (to rounding), so `q` is within 127 * 256 + 127: its
         // high part (rounded to nearest) and the rest both fit a signed byte.
-        let q = (v * inv).round_ties_even() as i32;
+        let q = math::round_small(v * inv) as i32;
         let high = (q + 128) >> 8;
         let low = q - 256 * high;
         h.write(high as i8);
