@@ -250,8 +250,9 @@ fn criterion_root() -> std::path::PathBuf {
 
 /// Bytes per second a plain streaming read of `bytes` reaches here: the roof for a kernel
 /// whose weights are that large. The best of several reading methods (each the best of
-/// five timings after a warm-up), so that the probe is bound by the memory level, not by
-/// an add's latency.
+/// fifteen timings after a warm-up: with five, a busy neighbour on a shared machine could
+/// hold the roof below the kernels), so that the probe is bound by the memory level, not
+/// by an add's latency.
 fn read_bandwidth(bytes: usize, quick: bool) -> f64 {
     read_methods(bytes, quick).iter().map(|m| m.1).fold(0.0, f64::max)
 }
@@ -262,7 +263,7 @@ fn read_methods(bytes: usize, quick: bool) -> Vec<(&'static str, f64)> {
     let passes = if quick { 2 } else { (2_000_000_000 / bytes.max(1)).clamp(20, 20_000) };
     let time = |read: &dyn Fn(&[f32]) -> f32| {
         let mut best = f64::INFINITY;
-        for _ in 0..5 {
+        for _ in 0..15 {
             let t = Instant::now();
             for _ in 0..passes {
                 black_box(read(black_box(&data)));
