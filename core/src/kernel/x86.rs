@@ -200,7 +200,7 @@ pub unsafe fn matvec_avx512_f16(w: &[u16], stride: usize, x: &[f32], bias: &[f32
 /// Whether this CPU executes 512-bit vector instructions as two 256-bit halves: AMD's
 /// family 19h, whose only AVX-512 members are Zen 4. Read once from CPUID and kept in an
 /// atomic (no lock, no allocation: the audio thread may be the first to ask).
-pub fn splits_512_bit_ops() -> bool {
+fn splits_512_bit_ops() -> bool {
     use std::sync::atomic::{AtomicU8, Ordering};
     static KNOWN: AtomicU8 = AtomicU8::new(0);
     match KNOWN.load(Ordering::Relaxed) {
