@@ -86,6 +86,24 @@ pub fn x_wt<T: Real>(
     product((rows, out, inp), y, accumulate, (x, inp, 1), (w, 1, inp), threads);
 }
 
+/// `m` (`rows x cols`, row-major) transposed.
+pub fn transposed<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
+    (0..rows * cols).map(|i| m[(i % rows) * cols + i / rows]).collect()
+}
+
+/// `y[rows, out] (+)= x[rows, in] * wt[in, out]`, the same product from the weights
+/// transposed (row-major as gemm reads them without packing).
+pub fn x_w<T: Real>(
+    y: &mut [T],
+    accumulate: bool,
+    x: &[T],
+    wt: &[T],
+    (rows, inp, out): (usize, usize, usize),
+    threads: usize,
+) {
+    product((rows, out, inp), y, accumulate, (x, inp, 1), (wt, out, 1), threads);
+}
+
 /// `dx[rows, in] (+)= dy[rows, out] * w[out, in]`, the gradient a linear layer passes back.
 pub fn dy_w<T: Real>(
     dx: &mut [T],
@@ -124,10 +142,6 @@ mod tests {
         c
     }
 
-    fn transpose(a: &[f64], rows: usize, cols: usize) -> Vec<f64> {
-        (0..cols * rows).map(|i| a[(i % rows) * cols + i / rows]).collect()
-    }
-
     #[test]
     fn the_three_products_match_a_naive_product() {
         let (r, i, o) = (5, 7, 3);
@@ -138,7 +152,10 @@ mod tests {
 
         let mut y = vec![0.0; r * o];
         x_wt(&mut y, false, &x, &w, (r, i, o), 1);
-        assert!(close(&y, &naive(&x, &transpose(&w, o, i), r, i, o)));
+        assert!(close(&y, &naive(&x, &transposed(&w, o, i), r, i, o)));
+        let mut y_t = vec![0.0; r * o];
+        x_w(&mut y_t, false, &x, &transposed(&w, o, i), (r, i, o), 1);
+        assert!(close(&y_t, &y));
 
         let mut dx = vec![1.0; r * i];
         dy_w(&mut dx, true, &dy, &w, (r, i, o), 1);
@@ -147,6 +164,6 @@ mod tests {
 
         let mut dw = vec![0.0; o * i];
         dyt_x(&mut dw, false, &dy, &x, (r, i, o), 1);
-        assert!(close(&dw, &naive(&transpose(&dy, r, o), &x, o, r, i)));
+        assert!(close(&dw, &naive(&transposed(&dy, r, o), &x, o, r, i)));
     }
 }

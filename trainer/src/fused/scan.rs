@@ -9,7 +9,7 @@
 
 use vrnn_core::Cell;
 
-use super::gemm::{dy_w, dyt_x, x_wt};
+use super::gemm::{dy_w, dyt_x, transposed, x_w};
 use super::Real;
 
 /// The decoder's and encoder's standard deviation floor, as in the reference graph.
@@ -100,15 +100,24 @@ struct Linear<'a, T> {
     shape: LinearShape,
     w: &'a [T],
     b: &'a [T],
+    /// `w` transposed (`inp x out`), for the forward pass only (empty in the backward one):
+    /// gemm reads a row-major right-hand side as it is but packs a transposed one on every
+    /// call, which with the scan's few rows per product took longer than the product.
+    wt: Vec<T>,
 }
 
 impl<T: Real> Linear<'_, T> {
+    /// `y (+)= x w^T` for `rows` rows.
+    fn product(&self, y: &mut [T], accumulate: bool, x: &[T], rows: usize, threads: usize) {
+        let s = self.shape;
+        x_w(y, accumulate, x, &self.wt, (rows, s.inp, s.out), threads);
+    }
+
     /// `y = x w^T (+ b)` for `rows` rows.
     fn forward(&self, y: &mut [T], x: &[T], rows: usize, threads: usize) {
-        let s = self.shape;
-        x_wt(y, false, x, self.w, (rows, s.inp, s.out), threads);
-        if s.bias {
-            for row in y.chunks_exact_mut(s.out).take(rows) {
+        self.product(y, false, x, rows, threads);
+        if self.shape.bias {
+            for row in y.chunks_exact_mut(self.shape.out).take(rows) {
                 row.iter_mut().zip(self.b).for_each(|(v, b)| *v = *v + *b);
             }
         }
@@ -121,7 +130,8 @@ struct Weights<'a, T> {
 }
 
 impl<'a, T: Real> Weights<'a, T> {
-    fn parse(dims: &Dims, flat: &'a [T]) -> Weights<'a, T> {
+    /// Cuts `flat` into layers; `transpose` also keeps each weight transposed (`Linear::wt`).
+    fn parse(dims: &Dims, flat: &'a [T], transpose: bool) -> Weights<'a, T> {
         assert_eq!(flat.len(), dims.weight_len(), "packed weights of the wrong length");
         let mut rest = flat;
         let layers = dims
@@ -131,7 +141,8 @@ impl<'a, T: Real> Weights<'a, T> {
                 let (w, r) = rest.split_at(shape.out * shape.inp);
                 let (b, r) = r.split_at(if shape.bias { shape.out } else { 0 });
                 rest = r;
-                Linear { shape, w, b }
+                let wt = if transpose { transposed(w, shape.out, shape.inp) } else { Vec::new() };
+                Linear { shape, w, b, wt }
             })
             .collect();
         Weights { layers }
@@ -239,7 +250,7 @@ pub fn forward<T: Real>(
 ) -> Saved<T> {
     let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
     let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
-    let w = Weights::parse(dims, weights);
+    let w = Weights::parse(dims, weights, true);
     assert_eq!(input.len(), b * steps * kin, "scan input of the wrong length");
     assert_eq!(out.len(), b * steps * kout, "scan output of the wrong length");
     let zero = T::zero();
@@ -275,7 +286,7 @@ pub fn forward<T: Real>(
             let z = l.z;
             let e0 = step_mut(&mut saved.enc[0], t, b * l.encoder[0]);
             rows_of_step(input, (steps, kin), t, (g, l.encoder[0]), e0);
-            x_wt(e0, true, &hcur, enc0_h.w, (b, h, l.encoder[0]), th);
+            enc0_h.product(e0, true, &hcur, b, th);
             relu(e0);
             for (i, layer) in enc.iter().enumerate() {
                 let (lower, upper) = saved.enc.split_at_mut(i + 1);
@@ -310,7 +321,7 @@ pub fn forward<T: Real>(
             let pw = ih_z.shape.inp;
             let pz = step(&saved.phi_z[l.phi_z.len() - 1], t, b * pw);
             block_to_step(pz, out, (steps, kout), t, (h + 2 * z, pw));
-            x_wt(&mut gx, true, pz, ih_z.w, (b, pw, g), th);
+            ih_z.product(&mut gx, true, pz, b, th);
         }
         w.recurrent().forward(&mut gh, &hcur, b, th);
         let gates = step_mut(&mut saved.gates, t, b * g);
@@ -388,7 +399,7 @@ pub fn backward<T: Real>(
 ) -> (Vec<T>, Vec<T>) {
     let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
     let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
-    let w = Weights::parse(dims, weights);
+    let w = Weights::parse(dims, weights, false);
     assert_eq!(grad_out.len(), b * steps * kout, "scan output gradient of the wrong length");
     let zero = T::zero();
     let one = T::one();
