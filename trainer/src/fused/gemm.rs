@@ -88,7 +88,7 @@ pub fn x_wt<T: Real>(
 
 /// `m` (`rows x cols`, row-major) transposed.
 pub fn transposed<T: Copy>(m: &[T], rows: usize, cols: usize) -> Vec<T> {
-    (0..rows * cols).map(|i| m[(i % rows) * cols + i / rows]).collect()
+    (0..cols).flat_map(|c| m[c..].iter().step_by(cols).take(rows).copied()).collect()
 }
 
 /// `y[rows, out] (+)= x[rows, in] * wt[in, out]`, the same product from the weights
