@@ -208,6 +208,20 @@ fn exp_is_accurate_over_its_range() {
 }
 
 #[test]
+fn ln_is_accurate_for_every_positive_normal_float() {
+    // Every 97th float from the smallest normal to the largest finite one, and around 1.
+    let near_one = (-2000..=2000).map(|i| 1.0 + i as f32 * 1e-6);
+    let spread = (f32::MIN_POSITIVE.to_bits()..f32::MAX.to_bits()).step_by(97).map(f32::from_bits);
+    for x in spread.chain(near_one) {
+        let want = (x as f64).ln();
+        let got = vrnn_core::kernel::ln(x) as f64;
+        // Relative to ln x away from 1; near 1, where ln x -> 0, relative to x - 1.
+        let scale = want.abs().max((x as f64 - 1.0).abs()).max(1e-30);
+        assert!((got - want).abs() / scale < 1e-6, "ln({x}) = {got}, want {want}");
+    }
+}
+
+#[test]
 fn a_step_cut_into_pieces_equals_a_whole_step() {
     for (n, config) in all_small_configs().into_iter().enumerate() {
         let model = Arc::new(Model::from_file(&random_model(&config, 300 + n as u64)));

@@ -11,7 +11,7 @@ use vrnn_core::names::{self, bias, layer, tensor_specs, weight, LOGITS, MU, SIGM
 use vrnn_core::{Cell, ModelConfig, ModelFile, Rng};
 
 use crate::fused::scan::SIGMA_FLOOR;
-use crate::fused::{self, Engine, ScanOutput};
+use crate::fused::{self, Engine, Posterior, ScanOutput};
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 pub struct Net {
@@ -33,9 +33,16 @@ pub struct Losses {
 pub struct Trace {
     pub h_prev: Tensor,
     pub mu0: Option<Tensor>,
-    pub sigma0: Option<Tensor>,
+    /// The prior's sigma head before its softplus (`Trace::sigma0` gives sigma).
+    pub sigma0_raw: Option<Tensor>,
     pub mu_z: Option<Tensor>,
     pub sigma_z: Option<Tensor>,
+}
+
+impl Trace {
+    pub fn sigma0(&self) -> Result<Option<Tensor>> {
+        self.sigma0_raw.as_ref().map(sigma_of_raw).transpose()
+    }
 }
 
 /// A voice's recurrent state for `Net::generate_step`, `[1, hidden]` each.
@@ -47,6 +54,11 @@ pub struct Voice {
 /// log(1 + e^x), stable for large |x|.
 pub fn softplus(x: &Tensor) -> Result<Tensor> {
     Ok((x.relu()? + x.abs()?.neg()?.exp()?.affine(1.0, 1.0)?.log()?)?)
+}
+
+/// A Gaussian head's deviation from its raw output: softplus, then the floor.
+fn sigma_of_raw(raw: &Tensor) -> Result<Tensor> {
+    Ok((softplus(raw)? + SIGMA_FLOOR)?)
 }
 
 fn log_sum_exp(x: &Tensor, dim: usize) -> Result<Tensor> {
@@ -131,10 +143,14 @@ impl Net {
     }
 
     fn gaussian(&self, module: &str, spec: Mlp, x: &Tensor) -> Result<(Tensor, Tensor)> {
+        let (mu, raw) = self.gaussian_raw(module, spec, x)?;
+        Ok((mu, sigma_of_raw(&raw)?))
+    }
+
+    /// A Gaussian head's mu and its sigma before the softplus, which the fused losses take.
+    fn gaussian_raw(&self, module: &str, spec: Mlp, x: &Tensor) -> Result<(Tensor, Tensor)> {
         let t = self.mlp(module, spec, x)?;
-        let mu = self.linear(module, MU, &t)?;
-        let sigma = (softplus(&self.linear(module, SIGMA, &t)?)? + SIGMA_FLOOR)?;
-        Ok((mu, sigma))
+        Ok((self.linear(module, MU, &t)?, self.linear(module, SIGMA, &t)?))
     }
 
     fn cell(&self, x: &Tensor, h: &Tensor, c: &Tensor) -> Result<(Tensor, Tensor)> {
@@ -265,15 +281,20 @@ impl Net {
         let flat = |v: &[Tensor], width: usize| -> Result<Tensor> {
             Ok(Tensor::stack(v, 1)?.reshape((n, width))?)
         };
+        let h_prev = flat(&hs, hid)?;
         let latent = if c.has_latent() {
-            Some((flat(&mu_zs, z)?, flat(&sigma_zs, z)?, flat(&pzs, c.phi_z.width)?))
+            Some(Posterior {
+                mu_sigma: Tensor::cat(&[flat(&mu_zs, z)?, flat(&sigma_zs, z)?], 1)?,
+                decoder_input: Tensor::cat(&[flat(&pzs, c.phi_z.width)?, h_prev.clone()], 1)?,
+            })
         } else {
             None
         };
-        Ok(ScanOutput { h_prev: flat(&hs, hid)?, latent })
+        Ok(ScanOutput { h_prev, latent })
     }
 
-    /// The prior, the decoder and the loss terms, batched over every frame.
+    /// The prior, the decoder and the loss terms, batched over every frame: on the fused
+    /// engine each term is one op of its own (`fused::loss`).
     fn losses(
         &self,
         xf: &Tensor,
@@ -281,17 +302,29 @@ impl Net {
         (b, t): (usize, usize),
     ) -> Result<(Losses, Trace)> {
         let c = &self.config;
-        let (n, f) = xf.dims2()?;
+        let fused = self.engine.on(xf.device()) == Engine::Fused;
+        let n = xf.dims2()?.0;
         let h_prev = scanned.h_prev;
-        let mut trace =
-            Trace { h_prev: h_prev.clone(), mu0: None, sigma0: None, mu_z: None, sigma_z: None };
-        let (kl, dec_in) = if let Some((mu_z, sigma_z, pz)) = scanned.latent {
+        let mut trace = Trace {
+            h_prev: h_prev.clone(),
+            mu0: None,
+            sigma0_raw: None,
+            mu_z: None,
+            sigma_z: None,
+        };
+        let (kl, dec_in) = if let Some(post) = scanned.latent {
+            let z = c.z_size();
+            let (mu_z, sigma_z) = (post.mu_sigma.narrow(1, 0, z)?, post.mu_sigma.narrow(1, z, z)?);
             let kl = match c.latent {
                 Latent::Conditional => {
-                    let (mu0, sigma0) = self.gaussian(names::PRIOR, c.prior, &h_prev)?;
-                    let kl = gaussian_kl(&mu_z, &sigma_z, &mu0, &sigma0)?;
+                    let (mu0, raw0) = self.gaussian_raw(names::PRIOR, c.prior, &h_prev)?;
+                    let kl = if fused {
+                        fused::loss::gaussian_kl(&post.mu_sigma, &mu0, &raw0)?
+                    } else {
+                        gaussian_kl(&mu_z, &sigma_z, &mu0, &sigma_of_raw(&raw0)?)?
+                    };
                     trace.mu0 = Some(mu0);
-                    trace.sigma0 = Some(sigma0);
+                    trace.sigma0_raw = Some(raw0);
                     kl
                 }
                 _ => {
@@ -302,25 +335,38 @@ impl Net {
             };
             trace.mu_z = Some(mu_z);
             trace.sigma_z = Some(sigma_z);
-            (kl, Tensor::cat(&[&pz, &h_prev], 1)?)
+            (kl, post.decoder_input)
         } else {
             (Tensor::zeros(n, DType::F32, xf.device())?, h_prev)
         };
         let hd = self.mlp(names::DECODER, c.decoder, &dec_in)?;
-        let mu = self.linear(names::DECODER, MU, &hd)?;
-        let sigma = (softplus(&self.linear(names::DECODER, SIGMA, &hd)?)? + SIGMA_FLOOR)?;
-        let nll = match c.output {
-            Output::Gauss => gaussian_nll(xf, &mu, &sigma)?.sum(1)?,
+        let nll = self.decoder_nll(xf, &hd, fused)?;
+        Ok((Losses { kl: kl.reshape((b, t))?, nll: nll.reshape((b, t))? }, trace))
+    }
+
+    /// -log p(x_t | z_t, h_{t-1}) per frame from the decoder's last hidden layer `hd`.
+    fn decoder_nll(&self, xf: &Tensor, hd: &Tensor, fused: bool) -> Result<Tensor> {
+        let (n, f) = xf.dims2()?;
+        let mu = self.linear(names::DECODER, MU, hd)?;
+        let raw = self.linear(names::DECODER, SIGMA, hd)?;
+        // Each mixture component's NLL, `[n, k]`.
+        let per_component = |k: usize| -> Result<Tensor> {
+            if fused {
+                return Ok(fused::loss::gaussian_nll(xf, &mu, &raw)?);
+            }
+            let (mu, sigma) = (mu.reshape((n, k, f))?, sigma_of_raw(&raw)?.reshape((n, k, f))?);
+            let xk = xf.unsqueeze(1)?.broadcast_as((n, k, f))?;
+            Ok(gaussian_nll(&xk, &mu, &sigma)?.sum(2)?)
+        };
+        Ok(match self.config.output {
+            Output::Gauss => per_component(1)?.squeeze(1)?,
             Output::Gmm { components: k } => {
-                let (mu, sigma) = (mu.reshape((n, k, f))?, sigma.reshape((n, k, f))?);
-                let xk = xf.unsqueeze(1)?.broadcast_as((n, k, f))?;
-                let ll = gaussian_nll(&xk, &mu, &sigma)?.sum(2)?.neg()?;
-                let logits = self.linear(names::DECODER, LOGITS, &hd)?;
+                let ll = per_component(k)?.neg()?;
+                let logits = self.linear(names::DECODER, LOGITS, hd)?;
                 let log_pi = candle_nn::ops::log_softmax(&logits, D::Minus1)?;
                 log_sum_exp(&(log_pi + ll)?, 1)?.neg()?
             }
-        };
-        Ok((Losses { kl: kl.reshape((b, t))?, nll: nll.reshape((b, t))? }, trace))
+        })
     }
 }
 

@@ -111,7 +111,7 @@ fn candle_and_core_agree_over_100_steps() {
                     check(&format!("{name} posterior mu"), t, &mu_z, &row(m, t));
                     check(&format!("{name} posterior sigma"), t, &sigma_z, &row(s, t));
                 }
-                if let (Some(m), Some(s)) = (&trace.mu0, &trace.sigma0) {
+                if let (Some(m), Some(s)) = (&trace.mu0, &trace.sigma0().unwrap()) {
                     check(&format!("{name} prior mu"), t, g.prior_mu(), &row(m, t));
                     check(&format!("{name} prior sigma"), t, g.prior_sigma(), &row(s, t));
                 }

@@ -77,11 +77,27 @@ pub fn softplus(x: f32) -> f32 {
     x.max(0.0) + ln_1p_unit(exp(-x.abs()))
 }
 
+/// ln x for positive normal x (zero, subnormals, infinities and NaN are not handled): x =
+/// 2^n m with m in [sqrt(1/2), sqrt(2)), ln m = 2 atanh((m - 1) / (m + 1)) with |s| < 0.18.
+#[inline(always)]
+pub fn ln(x: f32) -> f32 {
+    let bits = x.to_bits();
+    let m = f32::from_bits((bits & 0x007f_ffff) | 0x3f80_0000);
+    let n = ((bits >> 23) as i32 - 127) as f32;
+    let (m, n) = if m > std::f32::consts::SQRT_2 { (m * 0.5, n + 1.0) } else { (m, n) };
+    n * LN2_HI + (two_atanh((m - 1.0) / (m + 1.0)) + n * LN2_LO)
+}
+
 /// log(1 + e) for e in [0, 1], as 2 atanh(s) with s = e / (2 + e) in [0, 1/3]: no
-/// cancellation for small e, and the odd series to s^13 is within 2e-8 of it.
+/// cancellation for small e.
 #[inline(always)]
 fn ln_1p_unit(e: f32) -> f32 {
-    let s = e / (2.0 + e);
+    two_atanh(e / (2.0 + e))
+}
+
+/// 2 atanh(s) for |s| <= 1/3 by its odd series to s^13, within 2e-8 of it.
+#[inline(always)]
+fn two_atanh(s: f32) -> f32 {
     let s2 = s * s;
     let mut p = 1.0 / 13.0_f32;
     p = p * s2 + 1.0 / 11.0;

@@ -11,7 +11,7 @@ mod precision;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
-pub use math::{exp, sigmoid, tanh};
+pub use math::{exp, ln, sigmoid, softplus, tanh};
 pub use precision::Precision;
 
 /// Column padding of packed rows: 16 f32 = 64 bytes, one AVX-512 register or cache line.

@@ -8,6 +8,7 @@
 
 pub mod dense;
 mod gemm;
+pub mod loss;
 pub mod scan;
 
 use std::sync::Mutex;
@@ -21,14 +22,18 @@ use vrnn_core::ModelConfig;
 use crate::net::Net;
 pub use scan::{Dims, LatentDims};
 
-/// The floats the scan is written for: f32 to train, f64 to check against finite
+/// The floats the fused ops are written for: f32 to train, f64 to check against finite
 /// differences.
 pub trait Real: num_traits::Float + 'static + Send + Sync {
-    /// The gates' logistic function and tanh: in f32 vrnn-core's branch-free forms (1e-6
-    /// relative; the compiler vectorises them, where libm's cost a call each), in f64 the
-    /// exact ones, so that finite differences check the gradients' formulas.
+    /// The logistic function, tanh, softplus (ln(1 + e^x)) and ln: in f32 vrnn-core's
+    /// branch-free forms (1e-6 relative; the compiler vectorises them, where libm's cost a
+    /// call each), in f64 the exact ones, so that finite differences check the gradients'
+    /// formulas.
     fn gate_sigmoid(self) -> Self;
     fn gate_tanh(self) -> Self;
+    fn fast_softplus(self) -> Self;
+    /// For positive x only.
+    fn fast_ln(self) -> Self;
 }
 
 impl Real for f32 {
@@ -41,6 +46,16 @@ impl Real for f32 {
     fn gate_tanh(self) -> f32 {
         vrnn_core::kernel::tanh(self)
     }
+
+    #[inline(always)]
+    fn fast_softplus(self) -> f32 {
+        vrnn_core::kernel::softplus(self)
+    }
+
+    #[inline(always)]
+    fn fast_ln(self) -> f32 {
+        vrnn_core::kernel::ln(self)
+    }
 }
 
 impl Real for f64 {
@@ -51,6 +66,18 @@ impl Real for f64 {
     fn gate_tanh(self) -> f64 {
         self.tanh()
     }
+
+    fn fast_softplus(self) -> f64 {
+        self.max(0.0) + (-self.abs()).exp().ln_1p()
+    }
+
+    fn fast_ln(self) -> f64 {
+        self.ln()
+    }
+}
+
+pub(crate) fn c<T: Real>(v: f64) -> T {
+    T::from(v).expect("a representable constant")
 }
 
 /// Which implementation runs the recurrent chain in training and evaluation.
@@ -77,8 +104,15 @@ impl Engine {
 /// gives them.
 pub struct ScanOutput {
     pub h_prev: Tensor,
-    /// (mu_z, sigma_z, phi_z(z)) when the model has a latent.
-    pub latent: Option<(Tensor, Tensor, Tensor)>,
+    /// The posterior and phi_z(z) when the model has a latent.
+    pub latent: Option<Posterior>,
+}
+
+pub struct Posterior {
+    /// mu_z, then sigma_z: `[rows, 2z]`.
+    pub mu_sigma: Tensor,
+    /// phi_z(z_t) and h_{t-1} side by side: the decoder's input.
+    pub decoder_input: Tensor,
 }
 
 pub fn dims(config: &ModelConfig, batch: usize, steps: usize) -> Dims {
@@ -110,14 +144,14 @@ pub fn scan(
     let d = dims(c, batch, steps);
     let (wx, hid) = (c.phi_x.width, c.hidden);
     let ih = net.var(names::RNN_WEIGHT_IH);
-    let gates_in =
-        px.matmul(&ih.narrow(1, 0, wx)?.t()?)?.broadcast_add(net.var(names::RNN_BIAS_IH))?;
+    // The phi_x parts of the gates and of the encoder's first layer, with their biases:
+    // one product over every frame, straight into the scan's input rows.
+    let (mut w_in, mut b_in) = (vec![ih.narrow(1, 0, wx)?], vec![net.var(names::RNN_BIAS_IH)]);
     let mut pieces = Vec::new();
-    let (input, noise) = if c.has_latent() {
+    let noise = if c.has_latent() {
         let first = net.var(&weight(names::ENCODER, &layer(0)));
-        let enc_in = px
-            .matmul(&first.narrow(1, 0, wx)?.t()?)?
-            .broadcast_add(net.var(&bias(names::ENCODER, &layer(0))))?;
+        w_in.push(first.narrow(1, 0, wx)?);
+        b_in.push(net.var(&bias(names::ENCODER, &layer(0))));
         pieces.push(first.narrow(1, wx, hid)?);
         let mut linear = |module: &str, part: &str| {
             pieces.push(net.var(&weight(module, part)).clone());
@@ -132,29 +166,31 @@ pub fn scan(
             linear(names::PHI_Z, &layer(i));
         }
         pieces.push(ih.narrow(1, wx, c.phi_z.width)?);
-        (Tensor::cat(&[&gates_in, &enc_in], 1)?, eps.flatten_all()?.to_vec1::<f32>()?)
+        eps.flatten_all()?.to_vec1::<f32>()?
     } else {
-        (gates_in, Vec::new())
+        Vec::new()
     };
+    let w_in = Tensor::cat(&w_in, 0)?.contiguous()?;
+    let input = dense::linear(px, &w_in, &Tensor::cat(&b_in, 0)?, false)?;
     pieces.push(net.var(names::RNN_WEIGHT_HH).clone());
     pieces.push(net.var(names::RNN_BIAS_HH).clone());
     let flat = pieces.iter().map(|p| p.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
     let weights = Tensor::cat(&flat, 0)?;
     let input = input.reshape((batch, steps, d.input_width()))?.contiguous()?;
-    let (kout, z) = (d.output_width(), c.z_size());
+    let (kout, z, layout) = (d.output_width(), c.z_size(), d.output_layout());
     let out = input
         .apply_op2(&weights, ScanOp { dims: d, eps: noise, saved: Mutex::new(None) })?
         .reshape((batch * steps, kout))?;
+    let block = |(col, width): (usize, usize)| out.narrow(1, col, width);
     let latent = if c.has_latent() {
-        Some((
-            out.narrow(1, hid, z)?,
-            out.narrow(1, hid + z, z)?,
-            out.narrow(1, hid + 2 * z, kout - hid - 2 * z)?,
-        ))
+        Some(Posterior {
+            mu_sigma: block((layout.mu.0, 2 * z))?,
+            decoder_input: block((0, layout.h.0 + layout.h.1))?,
+        })
     } else {
         None
     };
-    Ok(ScanOutput { h_prev: out.narrow(1, 0, hid)?, latent })
+    Ok(ScanOutput { h_prev: block(layout.h)?, latent })
 }
 
 /// The fewest sequences worth a piece of their own. The batch is cut into one piece per

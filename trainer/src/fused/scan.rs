@@ -10,7 +10,7 @@
 use vrnn_core::Cell;
 
 use super::gemm::{dy_w, dyt_x, transposed, x_w};
-use super::Real;
+use super::{c, Real};
 
 /// The decoder's and encoder's standard deviation floor, as in the reference graph.
 pub const SIGMA_FLOOR: f64 = 1e-4;
@@ -34,6 +34,17 @@ pub struct Dims {
     pub latent: Option<LatentDims>,
     /// Threads the matrix products may use.
     pub threads: usize,
+}
+
+/// Where each block of an output row lies, (first column, width): phi_z(z_t) and h_{t-1}
+/// side by side so that the decoder's input is one slice of the row, and mu_z and sigma_z
+/// side by side so that the KL reads one slice. Without a latent only h, at column 0.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct OutputLayout {
+    pub phi_z: (usize, usize),
+    pub h: (usize, usize),
+    pub mu: (usize, usize),
+    pub sigma: (usize, usize),
 }
 
 /// A linear layer's shape within the packed weights: `out x inp`, then `out` biases if any.
@@ -61,9 +72,16 @@ impl Dims {
         self.gates() + self.latent.as_ref().map_or(0, |l| l.encoder[0])
     }
 
-    /// Output row: h_{t-1}, then mu_z, sigma_z and phi_z(z_t).
+    /// Output row: phi_z(z_t), h_{t-1}, mu_z, sigma_z (see `OutputLayout`).
     pub fn output_width(&self) -> usize {
-        self.hidden + self.latent.as_ref().map_or(0, |l| 2 * l.z + l.phi_z[l.phi_z.len() - 1])
+        let o = self.output_layout();
+        o.sigma.0 + o.sigma.1
+    }
+
+    pub fn output_layout(&self) -> OutputLayout {
+        let (pw, z) = self.latent.as_ref().map_or((0, 0), |l| (l.phi_z[l.phi_z.len() - 1], l.z));
+        let h = self.hidden;
+        OutputLayout { phi_z: (0, pw), h: (pw, h), mu: (pw + h, z), sigma: (pw + h + z, z) }
     }
 
     /// The packed weights, in order: with a latent the encoder's first layer's h columns
@@ -190,15 +208,6 @@ pub struct Saved<T> {
     cell: Vec<T>,
 }
 
-fn c<T: Real>(v: f64) -> T {
-    T::from(v).expect("a representable constant")
-}
-
-/// ln(1 + e^x), stable for large |x| (the same form as the reference graph's).
-fn softplus<T: Real>(x: T) -> T {
-    x.max(T::zero()) + (T::one() + (-x.abs()).exp()).ln()
-}
-
 fn relu<T: Real>(v: &mut [T]) {
     v.iter_mut().for_each(|x| *x = x.max(T::zero()));
 }
@@ -250,6 +259,7 @@ pub fn forward<T: Real>(
 ) -> Saved<T> {
     let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
     let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
+    let layout = dims.output_layout();
     let w = Weights::parse(dims, weights, true);
     assert_eq!(input.len(), b * steps * kin, "scan input of the wrong length");
     assert_eq!(out.len(), b * steps * kout, "scan output of the wrong length");
@@ -279,7 +289,7 @@ pub fn forward<T: Real>(
     let floor = c::<T>(SIGMA_FLOOR);
     for t in 0..steps {
         step_mut(&mut saved.hs, t, b * h).copy_from_slice(&hcur);
-        block_to_step(&hcur, out, (steps, kout), t, (0, h));
+        block_to_step(&hcur, out, (steps, kout), t, layout.h);
         rows_of_step(input, (steps, kin), t, (0, g), &mut gx);
         if let Some(l) = &dims.latent {
             let (enc0_h, enc, mu_head, sigma_head, phi_z, ih_z) = w.latent(l);
@@ -302,11 +312,11 @@ pub fn forward<T: Real>(
             let zt = step_mut(&mut saved.z, t, b * z);
             let et = step(eps, t, b * z);
             for i in 0..b * z {
-                sig[i] = softplus(sraw[i]) + floor;
+                sig[i] = sraw[i].fast_softplus() + floor;
                 zt[i] = mu[i] + sig[i] * et[i];
             }
-            block_to_step(&mu, out, (steps, kout), t, (h, z));
-            block_to_step(&sig, out, (steps, kout), t, (h + z, z));
+            block_to_step(&mu, out, (steps, kout), t, layout.mu);
+            block_to_step(&sig, out, (steps, kout), t, layout.sigma);
             for (i, layer) in phi_z.iter().enumerate() {
                 let (lower, upper) = saved.phi_z.split_at_mut(i);
                 let x = if i == 0 {
@@ -320,7 +330,7 @@ pub fn forward<T: Real>(
             }
             let pw = ih_z.shape.inp;
             let pz = step(&saved.phi_z[l.phi_z.len() - 1], t, b * pw);
-            block_to_step(pz, out, (steps, kout), t, (h + 2 * z, pw));
+            block_to_step(pz, out, (steps, kout), t, layout.phi_z);
             ih_z.product(&mut gx, true, pz, b, th);
         }
         w.recurrent().forward(&mut gh, &hcur, b, th);
@@ -399,6 +409,7 @@ pub fn backward<T: Real>(
 ) -> (Vec<T>, Vec<T>) {
     let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
     let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
+    let layout = dims.output_layout();
     let w = Weights::parse(dims, weights, false);
     assert_eq!(grad_out.len(), b * steps * kout, "scan output gradient of the wrong length");
     let zero = T::zero();
@@ -476,7 +487,7 @@ pub fn backward<T: Real>(
             // Into phi_z's output: from the cell and from the decoder (the output gradient).
             let pw = ih_z.shape.inp;
             let dp = &mut above[..b * pw];
-            rows_of_step(grad_out, (steps, kout), t, (h + 2 * z, pw), dp);
+            rows_of_step(grad_out, (steps, kout), t, layout.phi_z, dp);
             dy_w(dp, true, &d_gxt, ih_z.w, (b, pw, g), th);
             for (i, layer) in phi_z.iter().enumerate().rev() {
                 let s = layer.shape;
@@ -490,9 +501,9 @@ pub fn backward<T: Real>(
             }
             // `above` now holds dL/dz.
             let dm = step_mut(&mut d_mu, t, b * z);
-            rows_of_step(grad_out, (steps, kout), t, (h, z), dm);
+            rows_of_step(grad_out, (steps, kout), t, layout.mu, dm);
             let ds = step_mut(&mut d_sraw, t, b * z);
-            rows_of_step(grad_out, (steps, kout), t, (h + z, z), ds);
+            rows_of_step(grad_out, (steps, kout), t, layout.sigma, ds);
             let (et, sraw) = (step(eps, t, b * z), step(&saved.sigma_raw, t, b * z));
             for k in 0..b * z {
                 dm[k] = dm[k] + above[k];
@@ -526,7 +537,7 @@ pub fn backward<T: Real>(
                 }
             }
         }
-        rows_of_step(grad_out, (steps, kout), t, (0, h), &mut carry_h);
+        rows_of_step(grad_out, (steps, kout), t, layout.h, &mut carry_h);
         carry_h.iter_mut().zip(&dh).for_each(|(c, d)| *c = *c + *d);
     }
     let grad_w = weight_gradients(dims, &w, saved, &d_gh, &d_gx, &d_enc, &d_mu, &d_sraw, &d_phi);
