@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::scan::SIGMA_FLOOR;
-use super::{c, contiguous, with_values, Real};
+use super::{c, contiguous, wide, with_values, Real};
 
 const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
@@ -50,38 +50,48 @@ fn sigma<T: Real>(raw: T) -> T {
 
 /// The sum of `v` in eight interleaved partial sums, added in a fixed order: the compiler
 /// keeps them in a vector register, where one running sum would serialise every add.
+#[inline(always)]
 fn lane_sum<T: Real>(v: &[T]) -> T {
     let (chunks, tail) = v.as_chunks::<8>();
     let mut acc = [T::zero(); 8];
     for chunk in chunks {
-        acc.iter_mut().zip(chunk).for_each(|(a, &x)| *a = *a + x);
+        for l in 0..8 {
+            acc[l] = acc[l] + chunk[l];
+        }
     }
-    acc.iter().chain(tail).fold(T::zero(), |a, &x| a + x)
+    let mut sum = T::zero();
+    for &a in acc.iter().chain(tail) {
+        sum = sum + a;
+    }
+    sum
 }
 
+// The loops below index slices cut to their length instead of chaining iterator adapters:
+// std's adapters are functions of their own, left outside `wide`'s AVX2 code when not
+// inlined, where a range loop always inlines (and the bounds checks fold away).
+
 /// The NLL of `x.len() / f` rows: `out` `[rows, k]`. Each frame's terms go through
-/// `scratch` so that the transcendental functions run as vectors.
+/// `terms` so that the transcendental functions run as vectors.
+#[inline(always)]
 pub fn nll_forward<T: Real>(x: &[T], mu: &[T], raw: &[T], f: usize, out: &mut [T]) {
     let k = mu.len() / x.len().max(1);
     let mut terms = vec![T::zero(); f];
     let constant = c::<T>(HALF_LN_2PI * f as f64);
-    for (r, out) in out.chunks_exact_mut(k).enumerate() {
-        let x = &x[r * f..][..f];
-        for (j, out) in out.iter_mut().enumerate() {
-            let at = (r * k + j) * f;
-            let frame = x.iter().zip(&mu[at..at + f]).zip(&raw[at..at + f]);
-            terms.iter_mut().zip(frame).for_each(|(t, ((&x, &mu), &raw))| {
-                let s = sigma(raw);
-                let d = (x - mu) / s;
-                *t = c::<T>(0.5) * d * d + s.fast_ln();
-            });
-            *out = lane_sum(&terms) + constant;
+    for (rj, out) in out.iter_mut().enumerate() {
+        let (x, at) = (&x[rj / k * f..][..f], rj * f);
+        let (mu, raw, terms) = (&mu[at..][..f], &raw[at..][..f], &mut terms[..f]);
+        for i in 0..f {
+            let s = sigma(raw[i]);
+            let d = (x[i] - mu[i]) / s;
+            terms[i] = c::<T>(0.5) * d * d + s.fast_ln();
         }
+        *out = lane_sum(terms) + constant;
     }
 }
 
 /// The NLL's gradients for `x.len() / f` rows given the output's `grad` `[rows, k]`: into
 /// `dmu` and `draw` `[rows, k * f]`, and into `dx` `[rows, f]` when asked.
+#[inline(always)]
 pub fn nll_backward<T: Real>(
     (x, mu, raw): (&[T], &[T], &[T]),
     f: usize,
@@ -92,39 +102,43 @@ pub fn nll_backward<T: Real>(
     let k = mu.len() / x.len().max(1);
     for (rj, &g) in grad.iter().enumerate() {
         let (r, at) = (rj / k, rj * f);
-        let x = &x[r * f..][..f];
-        let args = x.iter().zip(&mu[at..at + f]).zip(&raw[at..at + f]);
-        let grads = dmu[at..at + f].iter_mut().zip(&mut draw[at..at + f]);
-        grads.zip(args).for_each(|((dmu, draw), ((&x, &mu), &raw))| {
-            let s = sigma(raw);
-            let d_over_s = (x - mu) / (s * s);
-            *dmu = -g * d_over_s;
-            *draw = g * (T::one() / s - (x - mu) * d_over_s / s) * raw.gate_sigmoid();
-        });
+        let (x, mu, raw) = (&x[r * f..][..f], &mu[at..][..f], &raw[at..][..f]);
+        let (dmu, draw) = (&mut dmu[at..][..f], &mut draw[at..][..f]);
+        for i in 0..f {
+            // One division: d(nll)/dmu = -d/s, d(nll)/ds = (1 - d^2)/s with d = (x - mu)/s.
+            let inv_s = T::one() / sigma(raw[i]);
+            let d = (x[i] - mu[i]) * inv_s;
+            dmu[i] = -g * d * inv_s;
+            draw[i] = g * (T::one() - d * d) * inv_s * raw[i].gate_sigmoid();
+        }
         if let Some(dx) = dx.as_deref_mut() {
-            dx[r * f..][..f].iter_mut().zip(&dmu[at..at + f]).for_each(|(dx, &dm)| *dx = *dx - dm);
+            let dx = &mut dx[r * f..][..f];
+            for i in 0..f {
+                dx[i] = dx[i] - dmu[i];
+            }
         }
     }
 }
 
 /// The KL of `mu_p.len() / z` rows: `out` `[rows]`.
+#[inline(always)]
 pub fn kl_forward<T: Real>(q: &[T], mu_p: &[T], raw_p: &[T], z: usize, out: &mut [T]) {
     let mut terms = vec![T::zero(); z];
     for (r, out) in out.iter_mut().enumerate() {
-        let (mq, sq) = (&q[2 * r * z..][..z], &q[(2 * r + 1) * z..][..z]);
-        let prior = mu_p[r * z..][..z].iter().zip(&raw_p[r * z..][..z]);
-        let args = mq.iter().zip(sq).zip(prior);
-        terms.iter_mut().zip(args).for_each(|(t, ((&mq, &sq), (&mp, &rp)))| {
-            let sp = sigma(rp);
-            let dm = mq - mp;
-            *t = (sp / sq).fast_ln() + (sq * sq + dm * dm) / (c::<T>(2.0) * sp * sp);
-        });
-        *out = lane_sum(&terms) - c(0.5 * z as f64);
+        let (mq, sq) = q[2 * r * z..][..2 * z].split_at(z);
+        let (mp, rp, terms) = (&mu_p[r * z..][..z], &raw_p[r * z..][..z], &mut terms[..z]);
+        for i in 0..z {
+            let sp = sigma(rp[i]);
+            let dm = mq[i] - mp[i];
+            terms[i] = (sp / sq[i]).fast_ln() + (sq[i] * sq[i] + dm * dm) / (c::<T>(2.0) * sp * sp);
+        }
+        *out = lane_sum(terms) - c(0.5 * z as f64);
     }
 }
 
 /// The KL's gradients for `mu_p.len() / z` rows given the output's `grad` `[rows]`: into
 /// `dq` `[rows, 2z]`, `dmu_p` and `draw_p` `[rows, z]`.
+#[inline(always)]
 pub fn kl_backward<T: Real>(
     (q, mu_p, raw_p): (&[T], &[T], &[T]),
     z: usize,
@@ -134,20 +148,17 @@ pub fn kl_backward<T: Real>(
     for (r, &g) in grad.iter().enumerate() {
         let (mq, sq) = q[2 * r * z..][..2 * z].split_at(z);
         let (dmq, dsq) = dq[2 * r * z..][..2 * z].split_at_mut(z);
-        let prior = mu_p[r * z..][..z].iter().zip(&raw_p[r * z..][..z]);
-        let args = mq.iter().zip(sq).zip(prior);
-        let posterior_grads = dmq.iter_mut().zip(dsq);
-        let prior_grads = dmu_p[r * z..][..z].iter_mut().zip(&mut draw_p[r * z..][..z]);
-        posterior_grads.zip(prior_grads).zip(args).for_each(
-            |(((dmq, dsq), (dmp, drp)), ((&mq, &sq), (&mp, &rp)))| {
-                let sp = sigma(rp);
-                let (dm, inv_var) = (mq - mp, T::one() / (sp * sp));
-                *dmq = g * dm * inv_var;
-                *dsq = g * (sq * inv_var - T::one() / sq);
-                *dmp = -g * dm * inv_var;
-                *drp = g * (T::one() / sp - (sq * sq + dm * dm) * inv_var / sp) * rp.gate_sigmoid();
-            },
-        );
+        let (mp, rp) = (&mu_p[r * z..][..z], &raw_p[r * z..][..z]);
+        let (dmp, drp) = (&mut dmu_p[r * z..][..z], &mut draw_p[r * z..][..z]);
+        for i in 0..z {
+            let inv_sp = T::one() / sigma(rp[i]);
+            let (dm, inv_var) = (mq[i] - mp[i], inv_sp * inv_sp);
+            dmq[i] = g * dm * inv_var;
+            dsq[i] = g * (sq[i] * inv_var - T::one() / sq[i]);
+            dmp[i] = -g * dm * inv_var;
+            let spread = (sq[i] * sq[i] + dm * dm) * inv_var;
+            drp[i] = g * (T::one() - spread) * inv_sp * rp[i].gate_sigmoid();
+        }
     }
 }
 
@@ -195,12 +206,10 @@ impl CustomOp3 for Nll {
         out.par_chunks_mut(per * k).enumerate().for_each(|(p, out)| {
             let r0 = p * per;
             let n = out.len() / k;
-            nll_forward(
-                &x[r0 * f..][..n * f],
-                &mu[r0 * kf..][..n * kf],
-                &raw[r0 * kf..][..n * kf],
-                f,
-                out,
+            let (x, mu, raw) = (&x[r0 * f..][..n * f], &mu[r0 * kf..], &raw[r0 * kf..]);
+            wide(
+                #[inline(always)]
+                || nll_forward(x, &mu[..n * kf], &raw[..n * kf], f, out),
             );
         });
         Ok((CpuStorage::F32(out), Shape::from((rows, k))))
@@ -239,7 +248,11 @@ impl CustomOp3 for Nll {
                                     &ms[r0 * kf..][..n * kf],
                                     &rs[r0 * kf..][..n * kf],
                                 );
-                                nll_backward(args, f, &gs[r0 * k..][..n * k], (dmu, draw), dx);
+                                let grad = &gs[r0 * k..][..n * k];
+                                wide(
+                                    #[inline(always)]
+                                    || nll_backward(args, f, grad, (dmu, draw), dx),
+                                );
                             });
                         Ok(())
                     })
@@ -292,7 +305,11 @@ impl CustomOp3 for Kl {
         out.par_chunks_mut(per).enumerate().for_each(|(p, out)| {
             let (r0, n) = (p * per, out.len());
             let q = &q[2 * r0 * z..][..2 * n * z];
-            kl_forward(q, &mu_p[r0 * z..][..n * z], &raw_p[r0 * z..][..n * z], z, out);
+            let (mu_p, raw_p) = (&mu_p[r0 * z..][..n * z], &raw_p[r0 * z..][..n * z]);
+            wide(
+                #[inline(always)]
+                || kl_forward(q, mu_p, raw_p, z, out),
+            );
         });
         Ok((CpuStorage::F32(out), Shape::from(rows)))
     }
@@ -325,7 +342,11 @@ impl CustomOp3 for Kl {
                                     &ms[r0 * z..][..n * z],
                                     &rs[r0 * z..][..n * z],
                                 );
-                                kl_backward(args, z, &gs[r0..][..n], (dq, dmu, draw));
+                                let grad = &gs[r0..][..n];
+                                wide(
+                                    #[inline(always)]
+                                    || kl_backward(args, z, grad, (dq, dmu, draw)),
+                                );
                             });
                         Ok(())
                     })
