@@ -439,6 +439,64 @@ mod tests {
         assert!(gaps.iter().all(|&g| g < 1e-7), "posterior, prior mu, raw sigma: {gaps:?}");
     }
 
+    /// Where the CPU has AVX2, `wide` runs the loops as 8-wide vectors; the baseline build
+    /// runs them 4-wide. Neither may change a bit.
+    #[test]
+    fn wide_loops_give_the_baseline_bits() {
+        let (rows, k, f, z) = (5, 2, 37, 11);
+        let mut rng = Rng::new(9);
+        let mut floats = |n: usize, scale: f64| -> Vec<f32> {
+            random(&mut rng, n, scale).into_iter().map(|v| v as f32).collect()
+        };
+        let (x, mu, raw) =
+            (floats(rows * f, 2.0), floats(rows * k * f, 2.0), floats(rows * k * f, 6.0));
+        let grad = floats(rows * k, 1.0);
+        let mut q = floats(rows * 2 * z, 1.0);
+        for r in 0..rows {
+            q[(2 * r + 1) * z..][..z].iter_mut().for_each(|s| *s = s.abs() + 0.05);
+        }
+        let (mu_p, raw_p, grad_kl) =
+            (floats(rows * z, 1.0), floats(rows * z, 6.0), floats(rows, 1.0));
+        let bits = |vs: &[Vec<f32>]| -> Vec<Vec<u32>> {
+            vs.iter().map(|v| v.iter().map(|x| x.to_bits()).collect()).collect()
+        };
+        let nll_args = (&x[..], &mu[..], &raw[..], &grad[..]);
+        let narrow = nll(nll_args, f);
+        let wide_nll = wide(
+            #[inline(always)]
+            || nll(nll_args, f),
+        );
+        assert_eq!(bits(&narrow), bits(&wide_nll), "NLL");
+        let kl_args = (&q[..], &mu_p[..], &raw_p[..], &grad_kl[..]);
+        let wide_kl = wide(
+            #[inline(always)]
+            || kl(kl_args, z),
+        );
+        assert_eq!(bits(&kl(kl_args, z)), bits(&wide_kl), "KL");
+    }
+
+    /// Both NLL passes: the values, then the mu, raw sigma and x gradients.
+    #[inline(always)]
+    fn nll((x, mu, raw, grad): (&[f32], &[f32], &[f32], &[f32]), f: usize) -> [Vec<f32>; 4] {
+        let mut out = vec![0.0f32; grad.len()];
+        nll_forward(x, mu, raw, f, &mut out);
+        let (mut dmu, mut draw, mut dx) =
+            (vec![0.0; mu.len()], vec![0.0; mu.len()], vec![0.0; x.len()]);
+        nll_backward((x, mu, raw), f, grad, (&mut dmu, &mut draw), Some(&mut dx));
+        [out, dmu, draw, dx]
+    }
+
+    /// Both KL passes: the values, then the posterior, prior mu and raw sigma gradients.
+    #[inline(always)]
+    fn kl((q, mu_p, raw_p, grad): (&[f32], &[f32], &[f32], &[f32]), z: usize) -> [Vec<f32>; 4] {
+        let mut out = vec![0.0f32; grad.len()];
+        kl_forward(q, mu_p, raw_p, z, &mut out);
+        let (mut dq, mut dmu, mut draw) =
+            (vec![0.0; q.len()], vec![0.0; mu_p.len()], vec![0.0; raw_p.len()]);
+        kl_backward((q, mu_p, raw_p), z, grad, (&mut dq, &mut dmu, &mut draw));
+        [out, dq, dmu, draw]
+    }
+
     #[test]
     fn kl_of_identical_gaussians_is_zero() {
         let z = 4;
