@@ -3,8 +3,8 @@
 //! products and one pass over the sequence instead of dozens of small graph operations per
 //! frame. What does not depend on h_{t-1} stays in the candle graph, batched over every
 //! frame at once: phi_x and its parts of the encoder's first layer and of the gates before
-//! the scan; the prior, the decoder and the loss after it. CPU only; other devices keep the
-//! reference graph.
+//! the scan (one product, `dense`); the prior and the decoder after it, and the loss terms
+//! as ops of their own (`loss`). CPU only; other devices keep the reference graph.
 
 pub mod dense;
 mod gemm;
