@@ -114,26 +114,26 @@ fn update_cpu(k: &Coefficients, p: &Parameter) -> Result<(Tensor, Tensor, Tensor
     let (inv_c1, inv_c2) = (f(1.0 / k.c1), f(1.0 / k.c2));
     let n = w.elem_count();
     let (mut m1, mut v1, mut w1) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
-    with_values(w, "a parameter", |w| {
-        with_values(g, "a gradient", |g| {
-            with_values(m, "Adam's first moment", |m| {
-                with_values(v, "Adam's second moment", |v| {
-                    // Equal-length slices, so that the loop runs without bounds checks and
-                    // vectorises (the square root and division included).
-                    let (w, g, m, v) = (&w[..n], &g[..n], &m[..n], &v[..n]);
-                    let (m1, v1, w1) = (&mut m1[..n], &mut v1[..n], &mut w1[..n]);
-                    for i in 0..n {
-                        let g = g[i] * scale + 0.0;
-                        m1[i] = (m[i] * b1 + 0.0) + (g * one_minus_b1 + 0.0);
-                        v1[i] = (v[i] * b2 + 0.0) + (g * g * one_minus_b2 + 0.0);
-                        let denom = (v1[i] * inv_c2 + 0.0).sqrt() + eps;
-                        let delta = (m1[i] * inv_c1 + 0.0) / denom;
-                        w1[i] = w[i] - (delta * lr + 0.0);
-                    }
-                    Ok(())
-                })
-            })
-        })
+    let args = [
+        (w, "a parameter"),
+        (g, "a gradient"),
+        (m, "Adam's first moment"),
+        (v, "Adam's second moment"),
+    ];
+    with_values(args, |[w, g, m, v]| {
+        // Equal-length slices, so that the loop runs without bounds checks and
+        // vectorises (the square root and division included).
+        let (w, g, m, v) = (&w[..n], &g[..n], &m[..n], &v[..n]);
+        let (m1, v1, w1) = (&mut m1[..n], &mut v1[..n], &mut w1[..n]);
+        for i in 0..n {
+            let g = g[i] * scale + 0.0;
+            m1[i] = (m[i] * b1 + 0.0) + (g * one_minus_b1 + 0.0);
+            v1[i] = (v[i] * b2 + 0.0) + (g * g * one_minus_b2 + 0.0);
+            let denom = (v1[i] * inv_c2 + 0.0).sqrt() + eps;
+            let delta = (m1[i] * inv_c1 + 0.0) / denom;
+            w1[i] = w[i] - (delta * lr + 0.0);
+        }
+        Ok(())
     })?;
     let tensor = |values: Vec<f32>| Tensor::from_vec(values, w.shape(), w.device());
     Ok((tensor(m1)?, tensor(v1)?, tensor(w1)?))

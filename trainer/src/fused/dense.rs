@@ -71,9 +71,11 @@ impl CustomOp3 for Dense {
         let grad = grad_res.contiguous()?;
         // The gradient at the pre-activation: the ReLU passes it where its output is > 0.
         let mut delta =
-            with_values(&grad, "the fused linear layer's output gradient", |g| Ok(g.to_vec()))?;
+            with_values([(&grad, "the fused linear layer's output gradient")], |[g]| {
+                Ok(g.to_vec())
+            })?;
         if self.relu {
-            with_values(res, "the fused linear layer's output", |y| {
+            with_values([(res, "the fused linear layer's output")], |[y]| {
                 delta.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 });
                 Ok(())
             })?;
@@ -82,7 +84,7 @@ impl CustomOp3 for Dense {
         // phi_x reads).
         let gx = if x.track_op() {
             let mut gx = vec![0.0f32; rows * inp];
-            with_values(w, "the fused linear layer's weight", |w| {
+            with_values([(w, "the fused linear layer's weight")], |[w]| {
                 dy_w(&mut gx, false, &delta, w, (rows, inp, out), self.threads);
                 Ok(())
             })?;
@@ -91,7 +93,7 @@ impl CustomOp3 for Dense {
             None
         };
         let mut gw = vec![0.0f32; out * inp];
-        with_values(x, "the fused linear layer's input", |x| {
+        with_values([(x, "the fused linear layer's input")], |[x]| {
             dyt_x(&mut gw, false, &delta, x, (rows, inp, out), self.threads);
             Ok(())
         })?;

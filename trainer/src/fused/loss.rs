@@ -228,36 +228,36 @@ impl CustomOp3 for Nll {
         let grad = grad_res.contiguous()?;
         let (mut dmu, mut draw) = (vec![0.0f32; rows * kf], vec![0.0f32; rows * kf]);
         let mut dx = x.track_op().then(|| vec![0.0f32; rows * f]);
-        with_values(x, "the NLL's frames", |xs| {
-            with_values(mu, "the NLL's means", |ms| {
-                with_values(raw, "the NLL's deviations", |rs| {
-                    with_values(&grad, "the NLL's output gradient", |gs| {
-                        let k = kf / f;
-                        let dx_pieces: Vec<Option<&mut [f32]>> = match dx.as_mut() {
-                            Some(dx) => dx.chunks_mut(per * f).map(Some).collect(),
-                            None => (0..rows.div_ceil(per)).map(|_| None).collect(),
-                        };
-                        dmu.par_chunks_mut(per * kf)
-                            .zip(draw.par_chunks_mut(per * kf))
-                            .zip(dx_pieces)
-                            .enumerate()
-                            .for_each(|(p, ((dmu, draw), dx))| {
-                                let (r0, n) = (p * per, dmu.len() / kf);
-                                let args = (
-                                    &xs[r0 * f..][..n * f],
-                                    &ms[r0 * kf..][..n * kf],
-                                    &rs[r0 * kf..][..n * kf],
-                                );
-                                let grad = &gs[r0 * k..][..n * k];
-                                wide(
-                                    #[inline(always)]
-                                    || nll_backward(args, f, grad, (dmu, draw), dx),
-                                );
-                            });
-                        Ok(())
-                    })
-                })
-            })
+        let args = [
+            (x, "the NLL's frames"),
+            (mu, "the NLL's means"),
+            (raw, "the NLL's deviations"),
+            (&grad, "the NLL's output gradient"),
+        ];
+        with_values(args, |[xs, ms, rs, gs]| {
+            let k = kf / f;
+            let dx_pieces: Vec<Option<&mut [f32]>> = match dx.as_mut() {
+                Some(dx) => dx.chunks_mut(per * f).map(Some).collect(),
+                None => (0..rows.div_ceil(per)).map(|_| None).collect(),
+            };
+            dmu.par_chunks_mut(per * kf)
+                .zip(draw.par_chunks_mut(per * kf))
+                .zip(dx_pieces)
+                .enumerate()
+                .for_each(|(p, ((dmu, draw), dx))| {
+                    let (r0, n) = (p * per, dmu.len() / kf);
+                    let args = (
+                        &xs[r0 * f..][..n * f],
+                        &ms[r0 * kf..][..n * kf],
+                        &rs[r0 * kf..][..n * kf],
+                    );
+                    let grad = &gs[r0 * k..][..n * k];
+                    wide(
+                        #[inline(always)]
+                        || nll_backward(args, f, grad, (dmu, draw), dx),
+                    );
+                });
+            Ok(())
         })?;
         let dev = x.device();
         Ok((
@@ -327,31 +327,31 @@ impl CustomOp3 for Kl {
         let grad = grad_res.contiguous()?;
         let mut dq = vec![0.0f32; rows * 2 * z];
         let (mut dmu, mut draw) = (vec![0.0f32; rows * z], vec![0.0f32; rows * z]);
-        with_values(q, "the KL's posterior", |qs| {
-            with_values(mu_p, "the KL's prior means", |ms| {
-                with_values(raw_p, "the KL's prior deviations", |rs| {
-                    with_values(&grad, "the KL's output gradient", |gs| {
-                        dq.par_chunks_mut(per * 2 * z)
-                            .zip(dmu.par_chunks_mut(per * z))
-                            .zip(draw.par_chunks_mut(per * z))
-                            .enumerate()
-                            .for_each(|(p, ((dq, dmu), draw))| {
-                                let (r0, n) = (p * per, dmu.len() / z);
-                                let args = (
-                                    &qs[2 * r0 * z..][..2 * n * z],
-                                    &ms[r0 * z..][..n * z],
-                                    &rs[r0 * z..][..n * z],
-                                );
-                                let grad = &gs[r0..][..n];
-                                wide(
-                                    #[inline(always)]
-                                    || kl_backward(args, z, grad, (dq, dmu, draw)),
-                                );
-                            });
-                        Ok(())
-                    })
-                })
-            })
+        let args = [
+            (q, "the KL's posterior"),
+            (mu_p, "the KL's prior means"),
+            (raw_p, "the KL's prior deviations"),
+            (&grad, "the KL's output gradient"),
+        ];
+        with_values(args, |[qs, ms, rs, gs]| {
+            dq.par_chunks_mut(per * 2 * z)
+                .zip(dmu.par_chunks_mut(per * z))
+                .zip(draw.par_chunks_mut(per * z))
+                .enumerate()
+                .for_each(|(p, ((dq, dmu), draw))| {
+                    let (r0, n) = (p * per, dmu.len() / z);
+                    let args = (
+                        &qs[2 * r0 * z..][..2 * n * z],
+                        &ms[r0 * z..][..n * z],
+                        &rs[r0 * z..][..n * z],
+                    );
+                    let grad = &gs[r0..][..n];
+                    wide(
+                        #[inline(always)]
+                        || kl_backward(args, z, grad, (dq, dmu, draw)),
+                    );
+                });
+            Ok(())
         })?;
         let dev = q.device();
         Ok((

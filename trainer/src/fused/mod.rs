@@ -270,17 +270,21 @@ fn contiguous<'a>(s: &'a CpuStorage, l: &Layout, what: &str) -> candle_core::Res
     }
 }
 
-/// Runs `f` on the f32 values of a contiguous CPU tensor, in place (no copy).
-pub(crate) fn with_values<R>(
-    t: &Tensor,
-    what: &str,
-    f: impl FnOnce(&[f32]) -> candle_core::Result<R>,
+/// Runs `f` on the f32 values of contiguous CPU tensors, in place (no copy); each tensor
+/// comes with what to call it in an error.
+pub(crate) fn with_values<const N: usize, R>(
+    tensors: [(&Tensor, &str); N],
+    f: impl FnOnce([&[f32]; N]) -> candle_core::Result<R>,
 ) -> candle_core::Result<R> {
-    let (storage, layout) = t.storage_and_layout();
-    match &*storage {
-        Storage::Cpu(s) => f(contiguous(s, layout, what)?),
-        _ => candle_core::bail!("{what} must be on the CPU"),
+    let held = tensors.map(|(t, what)| (t.storage_and_layout(), what));
+    let mut values: [&[f32]; N] = [&[]; N];
+    for (v, ((storage, layout), what)) in values.iter_mut().zip(&held) {
+        *v = match &**storage {
+            Storage::Cpu(s) => contiguous(s, layout, what)?,
+            _ => candle_core::bail!("{what} must be on the CPU"),
+        };
     }
+    f(values)
 }
 
 impl CustomOp2 for ScanOp {
@@ -328,20 +332,20 @@ impl CustomOp2 for ScanOp {
         };
         let grad = grad_res.contiguous()?;
         let kout = self.dims.steps * self.dims.output_width();
-        let parts: Vec<(Vec<f32>, Vec<f32>)> =
-            with_values(&grad, "the fused scan's output gradient", |grad| {
-                with_values(arg2, "the fused scan's weights", |weights| {
-                    Ok(self
-                        .pieces()
-                        .into_par_iter()
-                        .zip(saved.into_par_iter())
-                        .map(|(p, saved)| {
-                            let grad = &grad[p.first * kout..][..p.dims.batch * kout];
-                            scan::backward(&p.dims, weights, &self.piece_eps(&p), &saved, grad)
-                        })
-                        .collect())
-                })
-            })?;
+        let parts: Vec<(Vec<f32>, Vec<f32>)> = with_values(
+            [(&grad, "the fused scan's output gradient"), (arg2, "the fused scan's weights")],
+            |[grad, weights]| {
+                Ok(self
+                    .pieces()
+                    .into_par_iter()
+                    .zip(saved.into_par_iter())
+                    .map(|(p, saved)| {
+                        let grad = &grad[p.first * kout..][..p.dims.batch * kout];
+                        scan::backward(&p.dims, weights, &self.piece_eps(&p), &saved, grad)
+                    })
+                    .collect())
+            },
+        )?;
         let mut gw = vec![0.0f32; arg2.elem_count()];
         let mut gi = Vec::with_capacity(arg1.elem_count());
         for (input, w) in parts {
