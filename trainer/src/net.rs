@@ -10,9 +10,9 @@ use vrnn_core::config::{Latent, Mlp, Output};
 use vrnn_core::names::{self, bias, layer, tensor_specs, weight, LOGITS, MU, SIGMA};
 use vrnn_core::{Cell, ModelConfig, ModelFile, Rng};
 
+use crate::fused::loss::HALF_LN_2PI;
 use crate::fused::scan::SIGMA_FLOOR;
 use crate::fused::{self, Engine, Posterior, ScanOutput};
-const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 pub struct Net {
     pub config: ModelConfig,

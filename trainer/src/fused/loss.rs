@@ -14,7 +14,8 @@ use rayon::prelude::*;
 use super::scan::SIGMA_FLOOR;
 use super::{c, contiguous, wide, with_values, Real};
 
-const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
+/// ln(2 pi) / 2, the Gaussian NLL's constant (the reference graph's too).
+pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
 
 /// -log N(x; mu, s^2) summed over each frame, per mixture component: `x` `[rows, f]`,
 /// `mu` and `sigma_raw` `[rows, k * f]` (component j's frame at j * f), s =
@@ -206,10 +207,11 @@ impl CustomOp3 for Nll {
         out.par_chunks_mut(per * k).enumerate().for_each(|(p, out)| {
             let r0 = p * per;
             let n = out.len() / k;
-            let (x, mu, raw) = (&x[r0 * f..][..n * f], &mu[r0 * kf..], &raw[r0 * kf..]);
+            let (x, mu, raw) =
+                (&x[r0 * f..][..n * f], &mu[r0 * kf..][..n * kf], &raw[r0 * kf..][..n * kf]);
             wide(
                 #[inline(always)]
-                || nll_forward(x, &mu[..n * kf], &raw[..n * kf], f, out),
+                || nll_forward(x, mu, raw, f, out),
             );
         });
         Ok((CpuStorage::F32(out), Shape::from((rows, k))))
