@@ -178,11 +178,17 @@ fn step_models() -> Vec<(String, ModelFile)> {
     models
 }
 
-fn bench_step(c: &mut Criterion, weights: &mut WeightBytes) {
+/// Benchmarks whole steps, each precision held in its own format (the kernels themselves);
+/// returns, per model and precision, the format `Model::from_file_with` holds it in here.
+fn bench_step(c: &mut Criterion, weights: &mut WeightBytes) -> Vec<String> {
     let mut group = c.benchmark_group("step");
+    let mut loaded = Vec::new();
     for (name, file) in step_models() {
         for precision in PRECISIONS {
-            let model = Arc::new(Model::from_file_with(&file, precision).expect("fits"));
+            let held = Model::from_file_with(&file, precision).expect("fits").storage;
+            loaded.push(format!("{name} {precision}: {held}"));
+            let model =
+                Arc::new(Model::from_file_stored(&file, precision, precision).expect("fits"));
             let mut generator = Generator::new(model.clone(), 1);
             group.bench_function(BenchmarkId::new(precision.name(), &name), |b| {
                 b.iter(|| black_box(generator.step(1.0, 1.0)[0]))
@@ -206,6 +212,7 @@ fn bench_step(c: &mut Criterion, weights: &mut WeightBytes) {
         });
     }
     group.finish();
+    loaded
 }
 
 /// The MDCT and hnm domains' per-frame cost (hop 200 at 16 kHz), beside the steps they
@@ -280,38 +287,78 @@ fn read_methods(bytes: usize, quick: bool) -> Vec<(&'static str, f64)> {
         methods.push(("avx512 add, 8 accumulators", time(&|d| unsafe { add_avx512(d) })));
         methods.push(("avx512 or, 8 accumulators", time(&|d| unsafe { or_avx512(d) })));
     }
+    #[cfg(target_arch = "x86_64")]
+    if is_x86_feature_detected!("avx2") {
+        // SAFETY (both): the feature was just detected.
+        methods.push(("avx2 add, 8 accumulators", time(&|d| unsafe { add_avx2(d) })));
+        methods.push(("avx2 or, 8 accumulators", time(&|d| unsafe { or_avx2(d) })));
+    }
     methods
 }
 
-/// Eight independent vector adds per 512 bytes: more chains than the add latency needs.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn add_avx512(data: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_setzero_ps(); 8];
-    for chunk in data.chunks_exact(128) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_add_ps(*a, _mm512_loadu_ps(chunk.as_ptr().add(16 * k)));
+/// A read of `data` through eight independent chains of one vector operation, more than
+/// its latency needs: with an add (bound by the adds or the loads) or a one-cycle integer
+/// OR (bound by the loads alone).
+macro_rules! read_chains {
+    ($name:ident, $feature:literal, $lanes:literal, $zero:expr, $load:expr, $op:expr, $total:expr) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = $feature)]
+        unsafe fn $name(data: &[f32]) -> f32 {
+            #[allow(unused_imports)]
+            use std::arch::x86_64::*;
+            let mut acc = [$zero; 8];
+            for chunk in data.chunks_exact(8 * $lanes) {
+                for (k, a) in acc.iter_mut().enumerate() {
+                    *a = $op(*a, $load(chunk.as_ptr().add($lanes * k)));
+                }
+            }
+            $total(acc.iter().fold($zero, |s, a| $op(s, *a)))
         }
-    }
-    let s = acc.iter().fold(_mm512_setzero_ps(), |s, a| _mm512_add_ps(s, *a));
-    _mm512_reduce_add_ps(s)
+    };
 }
 
-/// The same with a one-cycle integer OR: only the loads bound it.
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn or_avx512(data: &[f32]) -> f32 {
-    use std::arch::x86_64::*;
-    let mut acc = [_mm512_setzero_si512(); 8];
-    for chunk in data.chunks_exact(128) {
-        for (k, a) in acc.iter_mut().enumerate() {
-            *a = _mm512_or_si512(*a, _mm512_loadu_si512(chunk.as_ptr().add(16 * k).cast()));
-        }
+read_chains!(
+    add_avx512,
+    "avx512f",
+    16,
+    _mm512_setzero_ps(),
+    |p| _mm512_loadu_ps(p),
+    |a, b| _mm512_add_ps(a, b),
+    |s| _mm512_reduce_add_ps(s)
+);
+read_chains!(
+    or_avx512,
+    "avx512f",
+    16,
+    _mm512_setzero_si512(),
+    |p: *const f32| _mm512_loadu_si512(p.cast()),
+    |a, b| _mm512_or_si512(a, b),
+    |s| _mm512_reduce_or_epi32(s) as f32
+);
+read_chains!(
+    add_avx2,
+    "avx2",
+    8,
+    _mm256_setzero_ps(),
+    |p| _mm256_loadu_ps(p),
+    |a, b| _mm256_add_ps(a, b),
+    |s| {
+        let v: [f32; 8] = std::mem::transmute(s);
+        v.iter().sum()
     }
-    let s = acc.iter().fold(_mm512_setzero_si512(), |s, a| _mm512_or_si512(s, *a));
-    _mm512_reduce_or_epi32(s) as f32
-}
+);
+read_chains!(
+    or_avx2,
+    "avx2",
+    8,
+    _mm256_setzero_si256(),
+    |p: *const f32| _mm256_loadu_si256(p.cast()),
+    |a, b| _mm256_or_si256(a, b),
+    |s| {
+        let v: [i32; 8] = std::mem::transmute(s);
+        v.iter().fold(0, |a, b| a | b) as f32
+    }
+);
 
 /// Sixteen independent partial sums, which the compiler turns into wide vector loads.
 fn sum(data: &[f32]) -> f32 {
@@ -393,7 +440,7 @@ fn callback_table(quick: bool) {
 }
 
 /// Reads criterion's estimates back and prints the ratios and the roofline.
-fn summary(weights: &WeightBytes, quick: bool) {
+fn summary(weights: &WeightBytes, loaded: &[String], quick: bool) {
     let root = criterion_root();
     let read = |group: &str, which: &str, name: &str, file: &str| -> Option<serde_json::Value> {
         let p = root.join(group).join(which).join(name).join("new").join(file);
@@ -482,6 +529,11 @@ fn summary(weights: &WeightBytes, quick: bool) {
             println!("| {kb} KB | {method} | {:.1} |", bw / 1e9);
         }
     }
+    println!(
+        "\nThe format each step model is held in as loaded (`Model::from_file_with` times a \
+         16-bit one against the same values as f32; the table above times each format itself):\n{}",
+        loaded.join("; ")
+    );
     callback_table(quick);
     println!("\nCPU: {}, kernel: {:?}", cpu_model(), Isa::detect());
 }
@@ -507,8 +559,8 @@ fn main() {
         .configure_from_args();
     let mut weights = WeightBytes::new();
     bench_cells(&mut c, &mut weights);
-    bench_step(&mut c, &mut weights);
+    let loaded = bench_step(&mut c, &mut weights);
     bench_domain(&mut c);
     c.final_summary();
-    summary(&weights, quick);
+    summary(&weights, &loaded, quick);
 }

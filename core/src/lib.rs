@@ -14,6 +14,7 @@ pub mod model;
 pub mod names;
 pub mod nn;
 pub mod rng;
+mod storage;
 pub mod stream;
 
 pub use config::{

@@ -8,6 +8,7 @@ use crate::file::{ModelError, ModelFile};
 use crate::kernel::Precision;
 use crate::names::{self, bias, weight, LOGITS, MU, SIGMA};
 use crate::nn::{Dense, Mlp, Recurrent};
+use crate::storage;
 
 /// An MLP trunk with a Gaussian head: [mu, softplus(sigma) + SIGMA_FLOOR].
 #[derive(Debug)]
@@ -20,8 +21,11 @@ pub struct GaussianNet {
 #[derive(Debug)]
 pub struct Model {
     pub config: ModelConfig,
-    /// How the packed weights are stored.
+    /// The format the weights were rounded to: what the model sounds like.
     pub precision: Precision,
+    /// The format the kernels read them in: `precision`, or f32 holding the same values
+    /// where that plays faster on this CPU (`storage::choose`).
+    pub storage: Precision,
     pub phi_x: Mlp,
     /// Present for the VRNN variants.
     pub phi_z: Option<Mlp>,
@@ -39,17 +43,18 @@ pub struct Model {
     pub frame_mean: Vec<f32>,
 }
 
-/// A model file's tensors, packed in one precision.
+/// A model file's tensors, rounded to one precision and held in `storage`.
 struct Packer<'a> {
     file: &'a ModelFile,
     precision: Precision,
+    storage: Precision,
 }
 
 impl Packer<'_> {
     fn dense(&self, module: &str, part: &str, out: usize, input: usize) -> Dense {
         let (w, b) =
             (self.file.tensor(&weight(module, part)), self.file.tensor(&bias(module, part)));
-        Dense::new(out, input, w, b).with_precision(self.precision)
+        Dense::new(out, input, w, b).with_precision(self.precision).with_precision(self.storage)
     }
 
     fn mlp(&self, module: &str, spec: MlpSpec, input: usize) -> Mlp {
@@ -76,18 +81,36 @@ impl Packer<'_> {
 impl Model {
     /// Packs a validated model file for the kernel, weights in f32.
     pub fn from_file(f: &ModelFile) -> Model {
-        Self::pack(f, Precision::F32)
+        Self::pack(f, Precision::F32, Precision::F32)
     }
 
-    /// Packs a validated model file with its weights in `precision`; fails, naming the
-    /// tensor, if a weight is outside the format's range.
+    /// Packs a validated model file with its weights rounded to `precision`, held in the
+    /// format that plays it fastest here (`storage::choose`); fails, naming the tensor, if
+    /// a weight is outside the format's range.
     pub fn from_file_with(f: &ModelFile, precision: Precision) -> Result<Model, ModelError> {
         f.check_range(precision)?;
-        Ok(Self::pack(f, precision))
+        Ok(storage::choose(Self::pack(f, precision, precision), || {
+            Self::pack(f, precision, Precision::F32)
+        }))
     }
 
-    fn pack(f: &ModelFile, precision: Precision) -> Model {
-        let p = Packer { file: f, precision };
+    /// As `from_file_with`, held in `storage` whatever its speed: f32 (the same values
+    /// widened) or `precision` itself. For measuring the kernels.
+    pub fn from_file_stored(
+        f: &ModelFile,
+        precision: Precision,
+        storage: Precision,
+    ) -> Result<Model, ModelError> {
+        assert!(
+            storage == precision || storage == Precision::F32,
+            "{precision} weights are held as {precision} or f32, not {storage}"
+        );
+        f.check_range(precision)?;
+        Ok(Self::pack(f, precision, storage))
+    }
+
+    fn pack(f: &ModelFile, precision: Precision, storage: Precision) -> Model {
+        let p = Packer { file: f, precision, storage };
         let c = &f.config;
         let (h, z, fr) = (c.hidden, c.z_size(), c.frame_dim());
         let k = c.output.components();
@@ -95,6 +118,7 @@ impl Model {
         Model {
             config: c.clone(),
             precision,
+            storage,
             phi_x: p.mlp(names::PHI_X, c.phi_x, fr),
             phi_z: latent.then(|| p.mlp(names::PHI_Z, c.phi_z, z)),
             prior: (c.latent == Latent::Conditional)
@@ -112,7 +136,8 @@ impl Model {
                 f.tensor(names::RNN_BIAS_IH),
                 f.tensor(names::RNN_BIAS_HH),
             )
-            .with_precision(precision),
+            .with_precision(precision)
+            .with_precision(storage),
             frame_std: c.normalisation.frame_std(fr),
             frame_mean: c.normalisation.frame_mean(fr),
         }

@@ -200,7 +200,7 @@ impl EditorApp {
         let selected = self.shared.selected();
         let c = &selected.model.config;
         ui.label(format!(
-            "Model: {} — {} ({} domain, {:?}, hidden {}, latent {}), {} parameters as {}, {} Hz, frames of {}",
+            "Model: {} — {} ({} domain, {:?}, hidden {}, latent {}), {} parameters as {}{}, {} Hz, frames of {}",
             selected.name,
             c.variant_name(),
             c.domain,
@@ -209,6 +209,11 @@ impl EditorApp {
             c.z_size(),
             c.parameter_count(),
             selected.precision(),
+            if selected.model.storage == selected.precision() {
+                String::new()
+            } else {
+                format!(" (held as {}: faster on this CPU)", selected.model.storage)
+            },
             c.sample_rate,
             c.frame_size
         ));

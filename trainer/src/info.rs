@@ -13,8 +13,11 @@ pub struct Info {
     pub variant: String,
     pub parameters: usize,
     pub weight_bytes_per_step: usize,
-    /// How the weights were held for the timing: f32, f16, bf16 or int8.
+    /// The format the weights were rounded to: f32, f16, bf16 or int8.
     pub precision: String,
+    /// The format the kernels read them in for the timing: the same, or f32 where that
+    /// played faster here.
+    pub storage: String,
     pub kernel: String,
     pub step_us_median: f64,
     pub step_us_p99: f64,
@@ -44,6 +47,7 @@ pub fn measure(model: Arc<Model>, steps: usize) -> Info {
         parameters: c.parameter_count(),
         weight_bytes_per_step: model.step_bytes(),
         precision: model.precision.to_string(),
+        storage: model.storage.to_string(),
         kernel: format!("{:?}", g.isa()),
         step_us_median: median,
         step_us_p99: p99,
@@ -88,10 +92,14 @@ impl std::fmt::Display for Info {
         )?;
         writeln!(
             f,
-            "{} parameters; {:.2} MB of weights read per step as {}",
+            "{} parameters; {:.2} MB of weights read per step{}",
             self.parameters,
             self.weight_bytes_per_step as f64 / 1e6,
-            self.precision
+            if self.storage == self.precision {
+                format!(" as {}", self.precision)
+            } else {
+                format!(": {} values held as {}, faster on this CPU", self.precision, self.storage)
+            }
         )?;
         writeln!(
             f,

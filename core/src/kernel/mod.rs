@@ -63,6 +63,22 @@ impl Isa {
         }
         isas
     }
+
+    /// Whether this instruction set's kernel for `precision` sums exactly as its f32 kernel
+    /// does over the same values widened to f32: then a model may hold such weights as f32
+    /// and give the same frames bit for bit. (The AVX-512 bf16 kernel splits even and odd
+    /// columns, so its sums come in another order.)
+    pub fn widens_exactly(self, precision: Precision) -> bool {
+        #[cfg(target_arch = "x86_64")]
+        let bf16_reordered = self == Isa::Avx512;
+        #[cfg(not(target_arch = "x86_64"))]
+        let bf16_reordered = false;
+        match precision {
+            Precision::F32 | Precision::F16 => true,
+            Precision::Bf16 => !bf16_reordered,
+            Precision::Int8 => false,
+        }
+    }
 }
 
 /// `y = bias + w x` over rows of `stride` weights.
