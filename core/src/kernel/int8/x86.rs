@@ -1,29 +1,38 @@
 //! AVX2 and AVX-512 VNNI kernels. Four rows per pass share each load of the input's planes.
 //! VNNI's VPDPBUSD multiplies the stored (unsigned) bytes by a signed plane and sums each
-//! four into 32 bits; AVX2 widens both to 16 bits and sums pairs with VPMADDWD. Both are
-//! exact.
+//! four into 32 bits; AVX2 rebuilds the 16-bit input from its planes, restores each weight's
+//! signed level and sums pairs with one VPMADDWD per 16 weights. Both are exact.
 
 use std::arch::x86_64::*;
 
-use super::{accumulate, product, Dots, Rows};
+use super::{accumulate, product, Dots, Rows, BLOCK, INPUT_MAX};
 
-/// Adds the dot products of rows from `r` on (their sums against each plane) to `y`.
+/// Adds each row's exact dot product, from `r` on, to `y`.
 #[inline(always)]
-fn finish(d: &Dots, r: usize, hi: &[i32], lo: &[i32], y: &mut [f32]) {
-    for (k, (&h, &l)) in hi.iter().zip(lo).enumerate() {
-        accumulate(&mut y[r + k], d.scale(r + k), d.sx, d.dot(h, l));
+fn finish(d: &Dots, r: usize, dots: &[i64], y: &mut [f32]) {
+    for (k, &dot) in dots.iter().enumerate() {
+        accumulate(&mut y[r + k], d.scale(r + k), d.sx, dot);
     }
 }
 
+// The AVX2 kernel's 32-bit lanes each sum BLOCK / 16 pairs of |level| <= 127 times
+// |input| <= INPUT_MAX + 127 (its rounding): they must not overflow.
+const _: () = assert!((BLOCK / 16) as i64 * 2 * 127 * (INPUT_MAX as i64 + 127) < i32::MAX as i64);
+
+/// The sum of a vector's eight 32-bit lanes, in 64 bits (the lanes may each be near
+/// i32's limit).
+///
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
 #[inline]
-unsafe fn hsum256(v: __m256i) -> i32 {
-    let s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256::<1>(v));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b01_00_11_10>(s));
-    let s = _mm_add_epi32(s, _mm_shuffle_epi32::<0b10_11_00_01>(s));
-    _mm_cvtsi128_si32(s)
+unsafe fn hsum256(v: __m256i) -> i64 {
+    let s = _mm256_add_epi64(
+        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
+        _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(v)),
+    );
+    let s = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
+    _mm_cvtsi128_si64(s) + _mm_extract_epi64::<1>(s)
 }
 
 /// Rows `r..r + N` over the block with AVX2.
@@ -35,20 +44,22 @@ unsafe fn hsum256(v: __m256i) -> i32 {
 unsafe fn rows_avx2<const N: usize>(d: &Dots, r: usize, y: &mut [f32]) {
     let (hp, lp) = (d.hi.as_ptr(), d.lo.as_ptr());
     let p: [*const u8; N] = std::array::from_fn(|k| d.row(r + k).as_ptr());
-    let mut acc_hi = [_mm256_setzero_si256(); N];
-    let mut acc_lo = [_mm256_setzero_si256(); N];
+    let flip = _mm_set1_epi8(i8::MIN);
+    let mut acc = [_mm256_setzero_si256(); N];
     let mut j = 0;
     while j < d.cols.len() {
+        // The input as 16-bit integers: 256 hi + lo is within +-(127 * 256 + 127).
         let h = _mm256_cvtepi8_epi16(_mm_loadu_si128(hp.add(j).cast()));
         let l = _mm256_cvtepi8_epi16(_mm_loadu_si128(lp.add(j).cast()));
-        for k in 0..N {
-            let w = _mm256_cvtepu8_epi16(_mm_loadu_si128(p[k].add(j).cast()));
-            acc_hi[k] = _mm256_add_epi32(acc_hi[k], _mm256_madd_epi16(w, h));
-            acc_lo[k] = _mm256_add_epi32(acc_lo[k], _mm256_madd_epi16(w, l));
+        let x = _mm256_add_epi16(_mm256_slli_epi16::<8>(h), l);
+        for (a, row) in acc.iter_mut().zip(p) {
+            // A stored byte is level + 128: with its top bit flipped, the level as an i8.
+            let w = _mm_xor_si128(_mm_loadu_si128(row.add(j).cast()), flip);
+            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_cvtepi8_epi16(w), x));
         }
         j += 16;
     }
-    finish(d, r, &acc_hi.map(|a| hsum256(a)), &acc_lo.map(|a| hsum256(a)), y);
+    finish(d, r, &acc.map(|a| hsum256(a)), y);
 }
 
 /// The four accumulators' horizontal sums, in one transposing tree (a quarter of the
@@ -105,15 +116,13 @@ unsafe fn rows_vnni<const N: usize>(d: &Dots, r: usize, y: &mut [f32]) {
         let mask: __mmask64 = (1u64 << tail) - 1;
         step(j, std::array::from_fn(|k| _mm512_maskz_loadu_epi8(mask, p[k].add(j).cast())));
     }
-    if N == 4 {
-        finish(d, r, &sum4(&acc_hi), &sum4(&acc_lo), y);
+    let (hi, lo): ([i32; N], [i32; N]) = if N == 4 {
+        let (h, l) = (sum4(&acc_hi), sum4(&acc_lo));
+        (std::array::from_fn(|k| h[k]), std::array::from_fn(|k| l[k]))
     } else {
-        let (hi, lo) = (
-            acc_hi.map(|a| _mm512_reduce_add_epi32(a)),
-            acc_lo.map(|a| _mm512_reduce_add_epi32(a)),
-        );
-        finish(d, r, &hi, &lo, y);
-    }
+        (acc_hi.map(|a| _mm512_reduce_add_epi32(a)), acc_lo.map(|a| _mm512_reduce_add_epi32(a)))
+    };
+    finish(d, r, &std::array::from_fn::<i64, N, _>(|k| d.dot(hi[k], lo[k])), y);
 }
 
 /// Four rows per pass, then one at a time.
