@@ -21,8 +21,12 @@ impl Dense {
         Dense { w: PackedMatrix::new(out, input, w), b: b.to_vec() }
     }
 
-    /// The same layer with its weights in `precision`.
+    /// The same layer with its weights in `precision` (as it is if already so, which is
+    /// what a model held in its own format asks for: no second copy at load).
     pub fn with_precision(self, precision: Precision) -> Self {
+        if self.w.precision() == precision {
+            return self;
+        }
         Dense { w: self.w.repacked(precision), b: self.b }
     }
 
@@ -181,8 +185,12 @@ impl Recurrent {
         }
     }
 
-    /// The same cell with its weights in `precision`.
+    /// The same cell with its weights in `precision` (as it is if already so, as for
+    /// `Dense::with_precision`).
     pub fn with_precision(self, precision: Precision) -> Self {
+        if self.w_ih.precision() == precision {
+            return self;
+        }
         Recurrent {
             w_ih: self.w_ih.repacked(precision),
             w_hh: self.w_hh.repacked(precision),
