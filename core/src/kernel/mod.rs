@@ -2,6 +2,8 @@
 //! bf16, always accumulated in f32; or int8, summed exactly in integers), and vectorised
 //! activations, with run-time CPU feature dispatch.
 
+#[cfg(target_arch = "x86_64")]
+mod bf16_dot;
 mod int8;
 mod math;
 #[cfg(target_arch = "aarch64")]
@@ -66,8 +68,8 @@ impl Isa {
 
     /// Whether this instruction set's kernel for `precision` sums exactly as its f32 kernel
     /// does over the same values widened to f32: then a model may hold such weights as f32
-    /// and give the same frames bit for bit. (The AVX-512 bf16 kernel splits even and odd
-    /// columns, so its sums come in another order.)
+    /// and give the same frames bit for bit. (The AVX-512 bf16 kernels split even and odd
+    /// columns, so their sums come in another order.)
     pub fn widens_exactly(self, precision: Precision) -> bool {
         #[cfg(target_arch = "x86_64")]
         let bf16_reordered = self == Isa::Avx512;
