@@ -460,7 +460,7 @@ fn summary(weights: &WeightBytes, loaded: &[String], quick: bool) {
     };
     println!(
         "\n| benchmark | f32 (us) | f16 (us) | bf16 (us) | int8 (us) | scalar (us) | f32 / f16 | \
-         f32 / int8 | scalar / f32 |\n|---|---|---|---|---|---|---|---|---|"
+         f32 / bf16 | f32 / int8 | scalar / f32 |\n|---|---|---|---|---|---|---|---|---|---|"
     );
     let mut roofline = Vec::new();
     for group in ["cell", "step"] {
@@ -481,13 +481,14 @@ fn summary(weights: &WeightBytes, loaded: &[String], quick: bool) {
                 a.zip(b).map_or("-".into(), |(a, b)| format!("{:.2}x", a / b))
             };
             println!(
-                "| {group}/{name} | {} | {} | {} | {} | {} | {} | {} | {} |",
+                "| {group}/{name} | {} | {} | {} | {} | {} | {} | {} | {} | {} |",
                 us(t[0]),
                 us(t[1]),
                 us(t[2]),
                 us(t[3]),
                 us(t[4]),
                 ratio(t[0], t[1]),
+                ratio(t[0], t[2]),
                 ratio(t[0], t[3]),
                 ratio(t[4], t[0])
             );
@@ -538,15 +539,37 @@ fn summary(weights: &WeightBytes, loaded: &[String], quick: bool) {
     println!("\nCPU: {}, kernel: {:?}", cpu_model(), Isa::detect());
 }
 
+/// The CPU's model name, family and model (a VM may name only "AMD EPYC"), and the
+/// instruction set extensions the kernels choose between.
 fn cpu_model() -> String {
-    std::fs::read_to_string("/proc/cpuinfo")
-        .ok()
-        .and_then(|s| {
-            s.lines()
-                .find(|l| l.starts_with("model name"))
-                .map(|l| l.split(':').nth(1).unwrap_or("").trim().to_string())
-        })
-        .unwrap_or_else(|| "unknown".into())
+    let info = std::fs::read_to_string("/proc/cpuinfo").unwrap_or_default();
+    let field = |key: &str| {
+        info.lines()
+            .find(|l| l.split(':').next().is_some_and(|k| k.trim() == key))
+            .and_then(|l| l.split(':').nth(1))
+            .map_or("?", str::trim)
+    };
+    #[allow(unused_mut)]
+    let mut extensions: Vec<&str> = Vec::new();
+    #[cfg(target_arch = "x86_64")]
+    {
+        let has = [
+            ("AVX2", is_x86_feature_detected!("avx2")),
+            ("AVX-512F", is_x86_feature_detected!("avx512f")),
+            ("AVX-512 BF16", is_x86_feature_detected!("avx512bf16")),
+            ("AVX-512 FP16", is_x86_feature_detected!("avx512fp16")),
+            ("AVX-512 VNNI", is_x86_feature_detected!("avx512vnni")),
+            ("AVX-VNNI", is_x86_feature_detected!("avxvnni")),
+        ];
+        extensions.extend(has.iter().filter(|h| h.1).map(|h| h.0));
+    }
+    format!(
+        "{} (family {}, model {}; {})",
+        field("model name"),
+        field("cpu family"),
+        field("model"),
+        extensions.join(", ")
+    )
 }
 
 fn main() {
