@@ -76,6 +76,9 @@ fn matmul_peak(device: &Device) -> f64 {
 }
 
 fn main() {
+    // What `trainer fit` sets up before it trains with the (default) fused engine; the
+    // reference rows run under it too (see docs/performance.md for what that costs them).
+    vrnn_trainer::threads::elementwise_on_calling_thread();
     vrnn_trainer::memory::keep_freed_memory();
     let mut c = Criterion::default()
         .sample_size(10)

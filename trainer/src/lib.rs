@@ -20,3 +20,4 @@ pub mod report;
 pub mod resynth;
 pub mod sample;
 pub mod sound;
+pub mod threads;

@@ -9,6 +9,7 @@ use clap::{Args, Parser, Subcommand};
 use vrnn_core::stream::DEFAULT_TEMPERATURE;
 use vrnn_core::{Model, Precision};
 use vrnn_trainer::fit::{fit, FitOptions};
+use vrnn_trainer::fused::Engine;
 use vrnn_trainer::report::{self, RenderSettings};
 use vrnn_trainer::resynth::{self, resynthesise, FollowOptions, Pick, ResynthOptions};
 use vrnn_trainer::sample::{render, write_wav, SampleOptions};
@@ -340,8 +341,14 @@ fn run(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Fit(opts) = &cli.command {
+        if opts.engine == Engine::Fused {
+            vrnn_trainer::threads::elementwise_on_calling_thread();
+        }
+    }
     vrnn_trainer::memory::keep_freed_memory();
-    match run(Cli::parse()) {
+    match run(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e:#}");
