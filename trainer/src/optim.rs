@@ -5,7 +5,10 @@ use anyhow::Result;
 use candle_core::backprop::GradStore;
 use candle_core::{DType, Device, Tensor};
 
-use crate::fused::with_values;
+use rayon::prelude::*;
+
+use crate::fused::buffers::{self, CHUNK};
+use crate::fused::{wide, with_values};
 use crate::net::Net;
 
 pub struct Adam {
@@ -113,7 +116,7 @@ fn update_cpu(k: &Coefficients, p: &Parameter) -> Result<(Tensor, Tensor, Tensor
     let (one_minus_b1, one_minus_b2) = (f(1.0 - k.b1), f(1.0 - k.b2));
     let (inv_c1, inv_c2) = (f(1.0 / k.c1), f(1.0 / k.c2));
     let n = w.elem_count();
-    let (mut m1, mut v1, mut w1) = (vec![0.0f32; n], vec![0.0f32; n], vec![0.0f32; n]);
+    let (mut m1, mut v1, mut w1) = (buffers::zeros(n), buffers::zeros(n), buffers::zeros(n));
     let args = [
         (w, "a parameter"),
         (g, "a gradient"),
@@ -121,18 +124,30 @@ fn update_cpu(k: &Coefficients, p: &Parameter) -> Result<(Tensor, Tensor, Tensor
         (v, "Adam's second moment"),
     ];
     with_values(args, |[w, g, m, v]| {
-        // Equal-length slices, so that the loop runs without bounds checks and
-        // vectorises (the square root and division included).
-        let (w, g, m, v) = (&w[..n], &g[..n], &m[..n], &v[..n]);
-        let (m1, v1, w1) = (&mut m1[..n], &mut v1[..n], &mut w1[..n]);
-        for i in 0..n {
-            let g = g[i] * scale + 0.0;
-            m1[i] = (m[i] * b1 + 0.0) + (g * one_minus_b1 + 0.0);
-            v1[i] = (v[i] * b2 + 0.0) + (g * g * one_minus_b2 + 0.0);
-            let denom = (v1[i] * inv_c2 + 0.0).sqrt() + eps;
-            let delta = (m1[i] * inv_c1 + 0.0) / denom;
-            w1[i] = w[i] - (delta * lr + 0.0);
-        }
+        // Chunks on rayon's threads: each element's update stands alone, so the bits do
+        // not depend on the cut.
+        let outputs = m1.par_chunks_mut(CHUNK).zip(v1.par_chunks_mut(CHUNK));
+        outputs.zip(w1.par_chunks_mut(CHUNK)).enumerate().for_each(|(i, ((m1, v1), w1))| {
+            let (start, n) = (i * CHUNK, m1.len());
+            // Equal-length slices, so that the loop runs without bounds checks and
+            // vectorises (the square root and division included).
+            let (w, g, m, v) =
+                (&w[start..][..n], &g[start..][..n], &m[start..][..n], &v[start..][..n]);
+            let (v1, w1) = (&mut v1[..n], &mut w1[..n]);
+            wide(
+                #[inline(always)]
+                || {
+                    for i in 0..n {
+                        let g = g[i] * scale + 0.0;
+                        m1[i] = (m[i] * b1 + 0.0) + (g * one_minus_b1 + 0.0);
+                        v1[i] = (v[i] * b2 + 0.0) + (g * g * one_minus_b2 + 0.0);
+                        let denom = (v1[i] * inv_c2 + 0.0).sqrt() + eps;
+                        let delta = (m1[i] * inv_c1 + 0.0) / denom;
+                        w1[i] = w[i] - (delta * lr + 0.0);
+                    }
+                },
+            )
+        });
         Ok(())
     })?;
     let tensor = |values: Vec<f32>| Tensor::from_vec(values, w.shape(), w.device());

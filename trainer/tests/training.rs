@@ -62,7 +62,9 @@ fn tiny_preset_learns_in_both_domains_and_the_model_plays() {
 #[test]
 fn killed_run_resumes_to_the_same_model() {
     let dir = common::temp_dir("resume");
-    let steps = 40;
+    // Far more steps than the killed run makes between its first checkpoint and the kill
+    // (a tiny model trains hundreds of steps a second), so that the kill lands mid-run.
+    let steps = 200;
     let straight = dir.join("straight.vrnn");
     fit(&common::tiny_fit(straight.clone(), steps)).unwrap();
 
@@ -83,9 +85,9 @@ fn killed_run_resumes_to_the_same_model() {
     let ckpt = killed.with_extension("ckpt");
     let start = Instant::now();
     while !ckpt.exists() && start.elapsed() < Duration::from_secs(120) {
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(5));
     }
-    std::thread::sleep(Duration::from_millis(300));
+    std::thread::sleep(Duration::from_millis(50));
     child.kill().unwrap();
     child.wait().unwrap();
     assert!(ckpt.exists(), "a checkpoint was written before the kill");

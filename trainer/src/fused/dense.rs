@@ -7,7 +7,7 @@
 use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 
 use super::gemm::{dy_w, dyt_x, x_wt};
-use super::{contiguous, with_values};
+use super::{buffers, contiguous, with_values};
 
 /// `relu(x w^T + b)` or `x w^T + b` for `x` `[rows, in]`, `w` `[out, in]`, `b` `[out]`.
 pub fn linear(x: &Tensor, w: &Tensor, b: &Tensor, relu: bool) -> candle_core::Result<Tensor> {
@@ -47,13 +47,11 @@ impl CustomOp3 for Dense {
                 l1.shape()
             );
         }
-        let mut y = vec![0.0f32; rows * out];
-        x_wt(&mut y, false, x, w, (rows, inp, out), self.threads);
-        for row in y.chunks_exact_mut(out.max(1)) {
-            row.iter_mut().zip(b).for_each(|(v, b)| *v += b);
-            if self.relu {
-                row.iter_mut().for_each(|v| *v = v.max(0.0));
-            }
+        // The product adds onto the bias rows: no zero-fill and no pass to add the bias.
+        let mut y = buffers::rows_of(b, rows);
+        x_wt(&mut y, true, x, w, (rows, inp, out), self.threads);
+        if self.relu {
+            buffers::relu_in_place(&mut y);
         }
         Ok((CpuStorage::F32(y), Shape::from((rows, out))))
     }
@@ -69,41 +67,40 @@ impl CustomOp3 for Dense {
         let (rows, inp) = x.dims2()?;
         let out = b.elem_count();
         let grad = grad_res.contiguous()?;
-        // The gradient at the pre-activation: the ReLU passes it where its output is > 0.
-        let mut delta =
-            with_values([(&grad, "the fused linear layer's output gradient")], |[g]| {
-                Ok(g.to_vec())
-            })?;
-        if self.relu {
-            with_values([(res, "the fused linear layer's output")], |[y]| {
-                delta.iter_mut().zip(y).for_each(|(d, &y)| *d = if y > 0.0 { *d } else { 0.0 });
-                Ok(())
-            })?;
-        }
         // The input's gradient only where something upstream needs it (not for the data
         // phi_x reads).
-        let gx = if x.track_op() {
-            let mut gx = vec![0.0f32; rows * inp];
-            with_values([(w, "the fused linear layer's weight")], |[w]| {
-                dy_w(&mut gx, false, &delta, w, (rows, inp, out), self.threads);
-                Ok(())
-            })?;
-            Some(Tensor::from_vec(gx, (rows, inp), x.device())?)
-        } else {
-            None
-        };
-        let mut gw = vec![0.0f32; out * inp];
-        with_values([(x, "the fused linear layer's input")], |[x]| {
-            dyt_x(&mut gw, false, &delta, x, (rows, inp, out), self.threads);
-            Ok(())
+        let input_gradient = x.track_op();
+        let args = [
+            (&grad, "the fused linear layer's output gradient"),
+            (res, "the fused linear layer's output"),
+            (w, "the fused linear layer's weight"),
+            (x, "the fused linear layer's input"),
+        ];
+        let (gx, gw, gb) = with_values(args, |[g, y, w, x]| {
+            // The gradient at the pre-activation: the ReLU passes it where its output is > 0.
+            let masked;
+            let delta = if self.relu {
+                masked = buffers::relu_masked(g, y);
+                &masked[..]
+            } else {
+                g
+            };
+            let gx = input_gradient.then(|| {
+                let mut gx = buffers::zeros(rows * inp);
+                dy_w(&mut gx, false, delta, w, (rows, inp, out), self.threads);
+                gx
+            });
+            let mut gw = buffers::zeros(out * inp);
+            dyt_x(&mut gw, false, delta, x, (rows, inp, out), self.threads);
+            let mut gb = vec![0.0f32; out];
+            for row in delta.chunks_exact(out.max(1)) {
+                gb.iter_mut().zip(row).for_each(|(a, d)| *a += d);
+            }
+            Ok((gx, gw, gb))
         })?;
-        let mut gb = vec![0.0f32; out];
-        for row in delta.chunks_exact(out.max(1)) {
-            gb.iter_mut().zip(row).for_each(|(a, d)| *a += d);
-        }
         let dev = x.device();
         Ok((
-            gx,
+            gx.map(|gx| Tensor::from_vec(gx, (rows, inp), dev)).transpose()?,
             Some(Tensor::from_vec(gw, (out, inp), dev)?),
             Some(Tensor::from_vec(gb, out, dev)?),
         ))

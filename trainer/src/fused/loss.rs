@@ -12,7 +12,7 @@ use candle_core::{CpuStorage, CustomOp3, Layout, Shape, Tensor};
 use rayon::prelude::*;
 
 use super::scan::SIGMA_FLOOR;
-use super::{c, contiguous, wide, with_values, Real};
+use super::{buffers, c, contiguous, wide, with_values, Real};
 
 /// ln(2 pi) / 2, the Gaussian NLL's constant (the reference graph's too).
 pub(crate) const HALF_LN_2PI: f64 = 0.918_938_533_204_672_8;
@@ -203,7 +203,7 @@ impl CustomOp3 for Nll {
         );
         let k = kf / f;
         let per = piece_rows(rows, self.threads);
-        let mut out = vec![0.0f32; rows * k];
+        let mut out = buffers::zeros(rows * k);
         out.par_chunks_mut(per * k).enumerate().for_each(|(p, out)| {
             let r0 = p * per;
             let n = out.len() / k;
@@ -228,8 +228,8 @@ impl CustomOp3 for Nll {
         let ((rows, f), kf) = (x.dims2()?, mu.dims2()?.1);
         let per = piece_rows(rows, self.threads);
         let grad = grad_res.contiguous()?;
-        let (mut dmu, mut draw) = (vec![0.0f32; rows * kf], vec![0.0f32; rows * kf]);
-        let mut dx = x.track_op().then(|| vec![0.0f32; rows * f]);
+        let (mut dmu, mut draw) = (buffers::zeros(rows * kf), buffers::zeros(rows * kf));
+        let mut dx = x.track_op().then(|| buffers::zeros(rows * f));
         let args = [
             (x, "the NLL's frames"),
             (mu, "the NLL's means"),
@@ -303,7 +303,7 @@ impl CustomOp3 for Kl {
             contiguous(s3, l3, "the KL's prior deviations")?,
         );
         let per = piece_rows(rows, self.threads);
-        let mut out = vec![0.0f32; rows];
+        let mut out = buffers::zeros(rows);
         out.par_chunks_mut(per).enumerate().for_each(|(p, out)| {
             let (r0, n) = (p * per, out.len());
             let q = &q[2 * r0 * z..][..2 * n * z];
@@ -327,8 +327,8 @@ impl CustomOp3 for Kl {
         let (rows, z) = mu_p.dims2()?;
         let per = piece_rows(rows, self.threads);
         let grad = grad_res.contiguous()?;
-        let mut dq = vec![0.0f32; rows * 2 * z];
-        let (mut dmu, mut draw) = (vec![0.0f32; rows * z], vec![0.0f32; rows * z]);
+        let mut dq = buffers::zeros(rows * 2 * z);
+        let (mut dmu, mut draw) = (buffers::zeros(rows * z), buffers::zeros(rows * z));
         let args = [
             (q, "the KL's posterior"),
             (mu_p, "the KL's prior means"),

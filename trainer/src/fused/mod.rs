@@ -6,6 +6,7 @@
 //! the scan (one product, `dense`); the prior and the decoder after it, and the loss terms
 //! as ops of their own (`loss`). CPU only; other devices keep the reference graph.
 
+pub(crate) mod buffers;
 pub mod dense;
 mod gemm;
 pub mod loss;
@@ -196,11 +197,10 @@ pub fn scan(
     pieces.push(net.var(names::RNN_BIAS_HH).clone());
     let flat = pieces.iter().map(|p| p.flatten_all()).collect::<candle_core::Result<Vec<_>>>()?;
     let weights = Tensor::cat(&flat, 0)?;
-    let input = input.reshape((batch, steps, d.input_width()))?.contiguous()?;
-    let (kout, z, layout) = (d.output_width(), c.z_size(), d.output_layout());
-    let out = input
-        .apply_op2(&weights, ScanOp { dims: d, eps: noise, saved: Mutex::new(None) })?
-        .reshape((batch * steps, kout))?;
+    let (z, layout) = (c.z_size(), d.output_layout());
+    // Rows in and rows out, as the products around it have them: a reshape would be one
+    // more node whose gradient candle zero-fills and adds.
+    let out = input.apply_op2(&weights, ScanOp { dims: d, eps: noise, saved: Mutex::new(None) })?;
     let block = |(col, width): (usize, usize)| out.narrow(1, col, width);
     let latent = if c.has_latent() {
         Some(Posterior {
@@ -306,7 +306,7 @@ impl CustomOp2 for ScanOp {
         let d = &self.dims;
         let (kin, kout) = (d.steps * d.input_width(), d.steps * d.output_width());
         let pieces = self.pieces();
-        let mut out = vec![0.0f32; d.batch * kout];
+        let mut out = buffers::zeros(d.batch * kout);
         let saved = out
             .par_chunks_mut(pieces[0].dims.batch * kout)
             .zip(pieces.par_iter())
@@ -316,7 +316,7 @@ impl CustomOp2 for ScanOp {
             })
             .collect();
         *self.saved.lock().expect("scan state poisoned") = Some(saved);
-        Ok((CpuStorage::F32(out), Shape::from((d.batch, d.steps, d.output_width()))))
+        Ok((CpuStorage::F32(out), Shape::from((d.batch * d.steps, d.output_width()))))
     }
 
     fn bwd(
@@ -331,26 +331,30 @@ impl CustomOp2 for ScanOp {
             candle_core::bail!("the fused scan's backward pass ran twice or before its forward")
         };
         let grad = grad_res.contiguous()?;
-        let kout = self.dims.steps * self.dims.output_width();
-        let parts: Vec<(Vec<f32>, Vec<f32>)> = with_values(
+        let d = &self.dims;
+        let (kin, kout) = (d.steps * d.input_width(), d.steps * d.output_width());
+        let pieces = self.pieces();
+        let mut gi = buffers::zeros(arg1.elem_count());
+        let parts: Vec<Vec<f32>> = with_values(
             [(&grad, "the fused scan's output gradient"), (arg2, "the fused scan's weights")],
             |[grad, weights]| {
-                Ok(self
-                    .pieces()
-                    .into_par_iter()
+                Ok(gi
+                    .par_chunks_mut(pieces[0].dims.batch * kin)
+                    .zip(pieces.par_iter())
                     .zip(saved.into_par_iter())
-                    .map(|(p, saved)| {
+                    .map(|((gi, p), saved)| {
                         let grad = &grad[p.first * kout..][..p.dims.batch * kout];
-                        scan::backward(&p.dims, weights, &self.piece_eps(&p), &saved, grad)
+                        scan::backward(&p.dims, weights, &self.piece_eps(p), &saved, grad, gi)
                     })
                     .collect())
             },
         )?;
-        let mut gw = vec![0.0f32; arg2.elem_count()];
-        let mut gi = Vec::with_capacity(arg1.elem_count());
-        for (input, w) in parts {
-            gi.extend(input);
-            gw.iter_mut().zip(w).for_each(|(a, b)| *a += b);
+        let mut parts = parts.into_iter();
+        // The pieces' weight gradients summed in piece order, each piece's input gradient
+        // written in place by it.
+        let mut gw = parts.next().expect("a batch has a piece");
+        for part in parts {
+            buffers::add_into(&mut gw, &part);
         }
         let dev = arg1.device();
         Ok((

@@ -399,14 +399,16 @@ fn gru_rows<T: Real>(
 }
 
 /// The backward chain: from the gradient of the output (`[batch, steps, output_width]`),
-/// the gradients of the input (same layout as the input) and of the packed weights.
+/// the gradient of the input (same layout as the input) into `grad_in`, zeros on entry, and
+/// that of the packed weights returned.
 pub fn backward<T: Real>(
     dims: &Dims,
     weights: &[T],
     eps: &[T],
     saved: &Saved<T>,
     grad_out: &[T],
-) -> (Vec<T>, Vec<T>) {
+    grad_in: &mut [T],
+) -> Vec<T> {
     let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
     let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
     let layout = dims.output_layout();
@@ -415,7 +417,7 @@ pub fn backward<T: Real>(
     let zero = T::zero();
     let one = T::one();
     let gru = dims.cell == Cell::Gru;
-    let mut grad_in = vec![zero; b * steps * kin];
+    assert_eq!(grad_in.len(), b * steps * kin, "scan input gradient of the wrong length");
     // Per-step deltas at each linear layer's output, kept for the weight products.
     let mut d_gh = vec![zero; steps * b * g];
     let mut d_gx =
@@ -480,7 +482,7 @@ pub fn backward<T: Real>(
             step_mut(&mut d_gx, t, b * g).copy_from_slice(&d_gxt);
         }
         dy_w(&mut dh, true, dgh, w.recurrent().w, (b, h, g), th);
-        block_to_step(&d_gxt, &mut grad_in, (steps, kin), t, (0, g));
+        block_to_step(&d_gxt, grad_in, (steps, kin), t, (0, g));
         if let Some(l) = &dims.latent {
             let (enc0_h, enc, mu_head, sigma_head, phi_z, ih_z) = w.latent(l);
             let z = l.z;
@@ -532,7 +534,7 @@ pub fn backward<T: Real>(
                     );
                     std::mem::swap(&mut above, &mut below);
                 } else {
-                    block_to_step(d_pre, &mut grad_in, (steps, kin), t, (g, n));
+                    block_to_step(d_pre, grad_in, (steps, kin), t, (g, n));
                     dy_w(&mut dh, true, d_pre, enc0_h.w, (b, h, n), th);
                 }
             }
@@ -540,8 +542,7 @@ pub fn backward<T: Real>(
         rows_of_step(grad_out, (steps, kout), t, layout.h, &mut carry_h);
         carry_h.iter_mut().zip(&dh).for_each(|(c, d)| *c = *c + *d);
     }
-    let grad_w = weight_gradients(dims, &w, saved, &d_gh, &d_gx, &d_enc, &d_mu, &d_sraw, &d_phi);
-    (grad_in, grad_w)
+    weight_gradients(dims, &w, saved, &d_gh, &d_gx, &d_enc, &d_mu, &d_sraw, &d_phi)
 }
 
 /// Every weight's gradient, one product over all steps and sequences per layer, packed
@@ -621,7 +622,8 @@ mod tests {
         let probe = random(&mut rng, n * d.output_width(), 1.0);
         let mut out = vec![0.0; probe.len()];
         let saved = forward(d, &w, &input, &eps, &mut out);
-        let (gi, gw) = backward(d, &w, &eps, &saved, &probe);
+        let mut gi = vec![0.0; input.len()];
+        let gw = backward(d, &w, &eps, &saved, &probe, &mut gi);
         let step = 1e-6;
         let numeric = |v: &[f64], i: usize, f: &dyn Fn(&[f64]) -> f64| {
             let (mut up, mut down) = (v.to_vec(), v.to_vec());
