@@ -1,7 +1,7 @@
 //! Seedable, allocation-free random numbers: xoshiro256++ and a Box-Muller Gaussian.
 //! The same seed gives the same sequence on every run of the same build.
 
-use crate::kernel::ln;
+use crate::kernel::{ln, round_to_u32};
 
 #[derive(Clone, Debug)]
 pub struct Rng {
@@ -135,12 +135,14 @@ fn box_muller(u1: f32, u2: f32) -> (f32, f32) {
 }
 
 /// (cos, sin) of 2 pi u for u in (0, 1]: the quarter turn u falls in, then the Taylor
-/// series of the angle within it (x < pi/2: the first terms left out are below 6e-8).
+/// series of the angle within it (x <= pi/2: the first terms left out are below 6e-8).
 #[inline(always)]
 fn turn(u: f32) -> (f32, f32) {
     let t = 4.0 * u;
-    let quarter = t as i32; // 0 to 4; 4 (u = 1) is a whole turn, as 0
-    let x = (t - quarter as f32) * std::f32::consts::FRAC_PI_2;
+    // floor(t), or one less where t is a whole number (then x = pi/2): 0 to 4, where 4
+    // (u = 1) is a whole turn, as 0. Rounded from the bits, not cast, to stay vectorised.
+    let quarter = round_to_u32(t - 0.5);
+    let x = (t - quarter as i32 as f32) * std::f32::consts::FRAC_PI_2;
     let x2 = x * x;
     let mut s = -1.0 / 39_916_800.0f32;
     for k in [362_880.0f32, -5_040.0, 120.0, -6.0, 1.0] {

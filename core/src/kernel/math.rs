@@ -54,9 +54,14 @@ pub fn exp(x: f32) -> f32 {
 /// from vectorising (a third of an LSTM 64->256 cell's gate update went there).
 #[inline(always)]
 fn pow2(n: f32) -> f32 {
-    // n + 127 + 1.5 * 2^23 is exact and holds n + 127 in its low mantissa bits.
-    let biased = (n + (127.0 + ROUNDER)).to_bits().wrapping_sub(ROUNDER.to_bits());
-    f32::from_bits(biased << 23)
+    f32::from_bits(round_to_u32(n + 127.0) << 23)
+}
+
+/// round(y) (ties to even) for -0.5 < y < 2^22 as an integer: y + 1.5 * 2^23 holds it in its
+/// low mantissa bits. No float-to-int cast, so a loop that calls it stays vectorised.
+#[inline(always)]
+pub(crate) fn round_to_u32(y: f32) -> u32 {
+    (y + ROUNDER).to_bits().wrapping_sub(ROUNDER.to_bits())
 }
 
 #[inline(always)]

@@ -13,6 +13,7 @@ mod precision;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
+pub(crate) use math::round_to_u32;
 pub use math::{exp, ln, sigmoid, softplus, tanh};
 pub use precision::Precision;
 
