@@ -10,7 +10,7 @@
 use vrnn_core::Cell;
 
 use super::gemm::{dy_w, dyt_x, transposed, x_w};
-use super::{c, Real};
+use super::{c, wide, Real};
 
 /// The decoder's and encoder's standard deviation floor, as in the reference graph.
 pub const SIGMA_FLOOR: f64 = 1e-4;
@@ -132,11 +132,12 @@ impl<T: Real> Linear<'_, T> {
     }
 
     /// `y = x w^T (+ b)` for `rows` rows.
+    #[inline(always)]
     fn forward(&self, y: &mut [T], x: &[T], rows: usize, threads: usize) {
         self.product(y, false, x, rows, threads);
         if self.shape.bias {
             for row in y.chunks_exact_mut(self.shape.out).take(rows) {
-                row.iter_mut().zip(self.b).for_each(|(v, b)| *v = *v + *b);
+                add_assign(row, self.b);
             }
         }
     }
@@ -208,8 +209,24 @@ pub struct Saved<T> {
     cell: Vec<T>,
 }
 
+// The element-wise loops index slices rather than chain iterator adapters, and are
+// inlined into the passes, which run under `wide`: an adapter's closure body lives in a
+// function of its own, outside the AVX2 code.
+
+#[inline(always)]
 fn relu<T: Real>(v: &mut [T]) {
-    v.iter_mut().for_each(|x| *x = x.max(T::zero()));
+    for x in v {
+        *x = x.max(T::zero());
+    }
+}
+
+/// `sum += part`, element by element.
+#[inline(always)]
+fn add_assign<T: Real>(sum: &mut [T], part: &[T]) {
+    let part = &part[..sum.len()];
+    for i in 0..sum.len() {
+        sum[i] = sum[i] + part[i];
+    }
 }
 
 /// Copies `width` columns at `col` of each step-`t` row of a `[batch, steps, stride]` array
@@ -251,6 +268,17 @@ fn step<T>(v: &[T], t: usize, len: usize) -> &[T] {
 /// The forward chain: fills `out` (`[batch, steps, output_width]`) from `input`
 /// (`[batch, steps, input_width]`) and the posterior noise `eps` (`[steps, batch, z]`).
 pub fn forward<T: Real>(
+    dims: &Dims,
+    weights: &[T],
+    input: &[T],
+    eps: &[T],
+    out: &mut [T],
+) -> Saved<T> {
+    wide(|| forward_chain(dims, weights, input, eps, out))
+}
+
+#[inline(always)]
+fn forward_chain<T: Real>(
     dims: &Dims,
     weights: &[T],
     input: &[T],
@@ -347,6 +375,7 @@ pub fn forward<T: Real>(
 
 /// The LSTM's update for every row of one step: gate activations (i, f, g, o) into
 /// `gates`, the new cell state into `c` and `kept`, the new h into `h_rows`.
+#[inline(always)]
 fn lstm_rows<T: Real>(
     h: usize,
     gx: &[T],
@@ -375,6 +404,7 @@ fn lstm_rows<T: Real>(
 
 /// The GRU's update for every row of one step: gate activations (r, u, n) into `gates`,
 /// n's recurrent part into `kept`, the new h into `h_rows`.
+#[inline(always)]
 fn gru_rows<T: Real>(
     h: usize,
     gx: &[T],
@@ -409,13 +439,24 @@ pub fn backward<T: Real>(
     grad_out: &[T],
     grad_in: &mut [T],
 ) -> Vec<T> {
+    wide(|| backward_chain(dims, weights, eps, saved, grad_out, grad_in))
+}
+
+#[inline(always)]
+fn backward_chain<T: Real>(
+    dims: &Dims,
+    weights: &[T],
+    eps: &[T],
+    saved: &Saved<T>,
+    grad_out: &[T],
+    grad_in: &mut [T],
+) -> Vec<T> {
     let (b, steps, h, g) = (dims.batch, dims.steps, dims.hidden, dims.gates());
     let (kin, kout, th) = (dims.input_width(), dims.output_width(), dims.threads);
     let layout = dims.output_layout();
     let w = Weights::parse(dims, weights, false);
     assert_eq!(grad_out.len(), b * steps * kout, "scan output gradient of the wrong length");
     let zero = T::zero();
-    let one = T::one();
     let gru = dims.cell == Cell::Gru;
     assert_eq!(grad_in.len(), b * steps * kin, "scan input gradient of the wrong length");
     // Per-step deltas at each linear layer's output, kept for the weight products.
@@ -438,42 +479,20 @@ pub fn backward<T: Real>(
         (vec![zero; b * h], vec![zero; b * h], vec![zero; b * h]);
     let mut d_gxt = vec![zero; b * g];
     let (mut above, mut below) = (vec![zero; b * widest], vec![zero; b * widest]);
+    let no_cell = vec![zero; b * h];
     for t in (0..steps).rev() {
         let gates = step(&saved.gates, t, b * g);
         let cell = step(&saved.cell, t, b * h);
-        let hprev = step(&saved.hs, t, b * h);
         let dgh = step_mut(&mut d_gh, t, b * g);
-        for r in 0..b {
-            let (a, dg, dx) =
-                (&gates[r * g..][..g], &mut dgh[r * g..][..g], &mut d_gxt[r * g..][..g]);
-            let (ch, cc, direct) =
-                (&carry_h[r * h..][..h], &mut carry_c[r * h..][..h], &mut dh[r * h..][..h]);
-            for j in 0..h {
-                match dims.cell {
-                    Cell::Lstm => {
-                        let (i, f, gg, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
-                        let c_t = cell[r * h + j];
-                        let c_prev =
-                            if t > 0 { saved.cell[(t - 1) * b * h + r * h + j] } else { zero };
-                        let tc = c_t.gate_tanh();
-                        let dc = cc[j] + ch[j] * o * (one - tc * tc);
-                        dg[j] = dc * gg * i * (one - i);
-                        dg[h + j] = dc * c_prev * f * (one - f);
-                        dg[2 * h + j] = dc * i * (one - gg * gg);
-                        dg[3 * h + j] = ch[j] * tc * o * (one - o);
-                        cc[j] = dc * f;
-                        direct[j] = zero;
-                    }
-                    Cell::Gru => {
-                        let (rr, u, n) = (a[j], a[h + j], a[2 * h + j]);
-                        let dn = ch[j] * (one - u) * (one - n * n);
-                        let du = ch[j] * (hprev[r * h + j] - n) * u * (one - u);
-                        let dr = dn * cell[r * h + j] * rr * (one - rr);
-                        (dx[j], dx[h + j], dx[2 * h + j]) = (dr, du, dn);
-                        (dg[j], dg[h + j], dg[2 * h + j]) = (dr, du, dn * rr);
-                        direct[j] = ch[j] * u;
-                    }
-                }
+        let c_prev = if t > 0 { step(&saved.cell, t - 1, b * h) } else { &no_cell };
+        match dims.cell {
+            Cell::Lstm => {
+                lstm_gate_gradients(h, gates, cell, c_prev, &carry_h, &mut carry_c, dgh);
+                dh.fill(zero);
+            }
+            Cell::Gru => {
+                let hprev = step(&saved.hs, t, b * h);
+                gru_gate_gradients(h, gates, cell, hprev, &carry_h, dgh, &mut d_gxt, &mut dh);
             }
         }
         if !gru {
@@ -540,14 +559,78 @@ pub fn backward<T: Real>(
             }
         }
         rows_of_step(grad_out, (steps, kout), t, layout.h, &mut carry_h);
-        carry_h.iter_mut().zip(&dh).for_each(|(c, d)| *c = *c + *d);
+        add_assign(&mut carry_h, &dh);
     }
     weight_gradients(dims, &w, saved, &d_gh, &d_gx, &d_enc, &d_mu, &d_sraw, &d_phi)
+}
+
+/// The LSTM's gradients at the gate pre-activations (into `dg`) for every row of one
+/// step, from dL/dh_t (`dh`) and dL/dc_t (`dc`, left holding dL/dc_{t-1}); `c_prev` is the
+/// cell state before the step.
+#[inline(always)]
+fn lstm_gate_gradients<T: Real>(
+    h: usize,
+    gates: &[T],
+    cell: &[T],
+    c_prev: &[T],
+    dh: &[T],
+    dc: &mut [T],
+    dg: &mut [T],
+) {
+    let one = T::one();
+    for (r, dg) in dg.chunks_exact_mut(4 * h).enumerate() {
+        let a = &gates[r * 4 * h..][..4 * h];
+        let (cell, c_prev) = (&cell[r * h..][..h], &c_prev[r * h..][..h]);
+        let (dh, dc) = (&dh[r * h..][..h], &mut dc[r * h..][..h]);
+        for j in 0..h {
+            let (i, f, gg, o) = (a[j], a[h + j], a[2 * h + j], a[3 * h + j]);
+            let tc = cell[j].gate_tanh();
+            let d = dc[j] + dh[j] * o * (one - tc * tc);
+            dg[j] = d * gg * i * (one - i);
+            dg[h + j] = d * c_prev[j] * f * (one - f);
+            dg[2 * h + j] = d * i * (one - gg * gg);
+            dg[3 * h + j] = dh[j] * tc * o * (one - o);
+            dc[j] = d * f;
+        }
+    }
+}
+
+/// The GRU's gradients for every row of one step from dL/dh_t (`dh`): at the gate
+/// pre-activations of W_ih x (`dx`) and of W_hh h (`dg`, n's scaled by r), and h_{t-1}'s
+/// direct part (`direct`). `kept` is n's recurrent part, `hprev` h_{t-1}.
+#[allow(clippy::too_many_arguments)]
+#[inline(always)]
+fn gru_gate_gradients<T: Real>(
+    h: usize,
+    gates: &[T],
+    kept: &[T],
+    hprev: &[T],
+    dh: &[T],
+    dg: &mut [T],
+    dx: &mut [T],
+    direct: &mut [T],
+) {
+    let one = T::one();
+    for (r, dg) in dg.chunks_exact_mut(3 * h).enumerate() {
+        let (a, dx) = (&gates[r * 3 * h..][..3 * h], &mut dx[r * 3 * h..][..3 * h]);
+        let (kept, hprev) = (&kept[r * h..][..h], &hprev[r * h..][..h]);
+        let (dh, direct) = (&dh[r * h..][..h], &mut direct[r * h..][..h]);
+        for j in 0..h {
+            let (rr, u, n) = (a[j], a[h + j], a[2 * h + j]);
+            let dn = dh[j] * (one - u) * (one - n * n);
+            let du = dh[j] * (hprev[j] - n) * u * (one - u);
+            let dr = dn * kept[j] * rr * (one - rr);
+            (dx[j], dx[h + j], dx[2 * h + j]) = (dr, du, dn);
+            (dg[j], dg[h + j], dg[2 * h + j]) = (dr, du, dn * rr);
+            direct[j] = dh[j] * u;
+        }
+    }
 }
 
 /// Every weight's gradient, one product over all steps and sequences per layer, packed
 /// as the weights are.
 #[allow(clippy::too_many_arguments)]
+#[inline(always)]
 fn weight_gradients<T: Real>(
     dims: &Dims,
     w: &Weights<'_, T>,
@@ -587,7 +670,7 @@ fn weight_gradients<T: Real>(
         if s.bias {
             let mut sum = vec![T::zero(); s.out];
             for row in dy.chunks_exact(s.out) {
-                sum.iter_mut().zip(row).for_each(|(a, v)| *a = *a + *v);
+                add_assign(&mut sum, row);
             }
             out.extend(sum);
         }
@@ -642,6 +725,40 @@ mod tests {
             worst = worst.max((fd - g).abs() / scale);
         }
         worst
+    }
+
+    /// `forward` and `backward` run the chain under `wide` (AVX2 where the CPU has it); the
+    /// chain called directly from here is the baseline build. Training must not depend on
+    /// which one a CPU gets: the same bits, every cell, with and without a latent.
+    #[test]
+    fn wide_chain_gives_the_baseline_bits() {
+        let mut rng = Rng::new(11);
+        let mut random32 = |n: usize, scale: f64| -> Vec<f32> {
+            random(&mut rng, n, scale).into_iter().map(|v| v as f32).collect()
+        };
+        for cell in [Cell::Lstm, Cell::Gru] {
+            for latent in
+                [None, Some(LatentDims { encoder: vec![24, 16], z: 8, phi_z: vec![16, 24] })]
+            {
+                let d = Dims { batch: 3, steps: 5, hidden: 40, cell, latent, threads: 1 };
+                let n = d.batch * d.steps;
+                let w = random32(d.weight_len(), 0.3);
+                let input = random32(n * d.input_width(), 1.0);
+                let eps = random32(n * d.latent.as_ref().map_or(0, |l| l.z), 1.0);
+                let grad = random32(n * d.output_width(), 1.0);
+                let (mut out, mut out_base) = (vec![0.0; grad.len()], vec![0.0; grad.len()]);
+                let saved = forward(&d, &w, &input, &eps, &mut out);
+                let saved_base = forward_chain(&d, &w, &input, &eps, &mut out_base);
+                let (mut gi, mut gi_base) = (vec![0.0; input.len()], vec![0.0; input.len()]);
+                let gw = backward(&d, &w, &eps, &saved, &grad, &mut gi);
+                let gw_base = backward_chain(&d, &w, &eps, &saved_base, &grad, &mut gi_base);
+                let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+                let what = format!("{cell:?} latent {}", d.latent.is_some());
+                assert_eq!(bits(&out), bits(&out_base), "{what}: outputs");
+                assert_eq!(bits(&gi), bits(&gi_base), "{what}: input gradients");
+                assert_eq!(bits(&gw), bits(&gw_base), "{what}: weight gradients");
+            }
+        }
     }
 
     #[test]
