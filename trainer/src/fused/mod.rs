@@ -312,7 +312,8 @@ impl CustomOp2 for ScanOp {
             .zip(pieces.par_iter())
             .map(|(out, p)| {
                 let input = &input[p.first * kin..][..p.dims.batch * kin];
-                scan::forward(&p.dims, weights, input, &self.piece_eps(p), out)
+                let eps = self.piece_eps(p);
+                wide(|| scan::forward(&p.dims, weights, input, &eps, out))
             })
             .collect();
         *self.saved.lock().expect("scan state poisoned") = Some(saved);
@@ -344,7 +345,8 @@ impl CustomOp2 for ScanOp {
                     .zip(saved.into_par_iter())
                     .map(|((gi, p), saved)| {
                         let grad = &grad[p.first * kout..][..p.dims.batch * kout];
-                        scan::backward(&p.dims, weights, &self.piece_eps(p), &saved, grad, gi)
+                        let eps = self.piece_eps(p);
+                        wide(|| scan::backward(&p.dims, weights, &eps, &saved, grad, gi))
                     })
                     .collect())
             },

@@ -10,7 +10,7 @@
 use vrnn_core::Cell;
 
 use super::gemm::{dy_w, dyt_x, transposed, x_w};
-use super::{c, wide, Real};
+use super::{c, Real};
 
 /// The decoder's and encoder's standard deviation floor, as in the reference graph.
 pub const SIGMA_FLOOR: f64 = 1e-4;
@@ -209,9 +209,10 @@ pub struct Saved<T> {
     cell: Vec<T>,
 }
 
-// The element-wise loops index slices rather than chain iterator adapters, and are
-// inlined into the passes, which run under `wide`: an adapter's closure body lives in a
-// function of its own, outside the AVX2 code.
+// `forward` and `backward` are inlined into their callers, which run them under `wide`
+// (AVX2 where the CPU has it); their element-wise loops index slices rather than chain
+// iterator adapters, and are inlined too: an adapter's closure body lives in a function of
+// its own, outside the AVX2 code.
 
 #[inline(always)]
 fn relu<T: Real>(v: &mut [T]) {
@@ -267,18 +268,8 @@ fn step<T>(v: &[T], t: usize, len: usize) -> &[T] {
 
 /// The forward chain: fills `out` (`[batch, steps, output_width]`) from `input`
 /// (`[batch, steps, input_width]`) and the posterior noise `eps` (`[steps, batch, z]`).
-pub fn forward<T: Real>(
-    dims: &Dims,
-    weights: &[T],
-    input: &[T],
-    eps: &[T],
-    out: &mut [T],
-) -> Saved<T> {
-    wide(|| forward_chain(dims, weights, input, eps, out))
-}
-
 #[inline(always)]
-fn forward_chain<T: Real>(
+pub fn forward<T: Real>(
     dims: &Dims,
     weights: &[T],
     input: &[T],
@@ -431,19 +422,8 @@ fn gru_rows<T: Real>(
 /// The backward chain: from the gradient of the output (`[batch, steps, output_width]`),
 /// the gradient of the input (same layout as the input) into `grad_in`, zeros on entry, and
 /// that of the packed weights returned.
-pub fn backward<T: Real>(
-    dims: &Dims,
-    weights: &[T],
-    eps: &[T],
-    saved: &Saved<T>,
-    grad_out: &[T],
-    grad_in: &mut [T],
-) -> Vec<T> {
-    wide(|| backward_chain(dims, weights, eps, saved, grad_out, grad_in))
-}
-
 #[inline(always)]
-fn backward_chain<T: Real>(
+pub fn backward<T: Real>(
     dims: &Dims,
     weights: &[T],
     eps: &[T],
@@ -680,6 +660,7 @@ fn weight_gradients<T: Real>(
 
 #[cfg(test)]
 mod tests {
+    use super::super::wide;
     use super::*;
     use vrnn_core::Rng;
 
@@ -727,9 +708,9 @@ mod tests {
         worst
     }
 
-    /// `forward` and `backward` run the chain under `wide` (AVX2 where the CPU has it); the
-    /// chain called directly from here is the baseline build. Training must not depend on
-    /// which one a CPU gets: the same bits, every cell, with and without a latent.
+    /// Training runs the chain under `wide` (AVX2 where the CPU has it); called directly
+    /// from here it is the baseline build. Training must not depend on which one a CPU
+    /// gets: the same bits, every cell, with and without a latent.
     #[test]
     fn wide_chain_gives_the_baseline_bits() {
         let mut rng = Rng::new(11);
@@ -747,11 +728,11 @@ mod tests {
                 let eps = random32(n * d.latent.as_ref().map_or(0, |l| l.z), 1.0);
                 let grad = random32(n * d.output_width(), 1.0);
                 let (mut out, mut out_base) = (vec![0.0; grad.len()], vec![0.0; grad.len()]);
-                let saved = forward(&d, &w, &input, &eps, &mut out);
-                let saved_base = forward_chain(&d, &w, &input, &eps, &mut out_base);
+                let saved = wide(|| forward(&d, &w, &input, &eps, &mut out));
+                let saved_base = forward(&d, &w, &input, &eps, &mut out_base);
                 let (mut gi, mut gi_base) = (vec![0.0; input.len()], vec![0.0; input.len()]);
-                let gw = backward(&d, &w, &eps, &saved, &grad, &mut gi);
-                let gw_base = backward_chain(&d, &w, &eps, &saved_base, &grad, &mut gi_base);
+                let gw = wide(|| backward(&d, &w, &eps, &saved, &grad, &mut gi));
+                let gw_base = backward(&d, &w, &eps, &saved_base, &grad, &mut gi_base);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 let what = format!("{cell:?} latent {}", d.latent.is_some());
                 assert_eq!(bits(&out), bits(&out_base), "{what}: outputs");
