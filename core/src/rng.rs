@@ -1,7 +1,7 @@
 //! Seedable, allocation-free random numbers: xoshiro256++ and a Box-Muller Gaussian.
 //! The same seed gives the same sequence on every run of the same build.
 
-use crate::kernel::{ln, round_to_u32};
+use crate::kernel::{ln, round_to_u32, wide};
 
 /// Box-Muller pairs `fill_gaussian` computes at a time.
 const PAIRS: usize = 16;
@@ -94,29 +94,21 @@ impl Rng {
     }
 }
 
-/// `box_muller` over whole blocks, in 256-bit vectors where the CPU has AVX2 (the crate is
-/// built for baseline x86-64's 128-bit ones). The same operations in the same order (no
-/// fused multiply-adds), so the same bits either way.
+/// `box_muller` over a whole block, under `wide`: 256-bit vectors where the CPU has AVX2,
+/// the same bits either way.
 #[inline(always)]
 fn box_muller_block(u1: &[f32; PAIRS], u2: &[f32; PAIRS], out: &mut [f32; 2 * PAIRS]) {
-    #[inline(always)]
-    fn each(u1: &[f32; PAIRS], u2: &[f32; PAIRS], out: &mut [f32; 2 * PAIRS]) {
-        for k in 0..PAIRS {
-            (out[2 * k], out[2 * k + 1]) = box_muller(u1[k], u2[k]);
-        }
+    wide(
+        #[inline(always)]
+        || each_pair(u1, u2, out),
+    )
+}
+
+#[inline(always)]
+fn each_pair(u1: &[f32; PAIRS], u2: &[f32; PAIRS], out: &mut [f32; 2 * PAIRS]) {
+    for k in 0..PAIRS {
+        (out[2 * k], out[2 * k + 1]) = box_muller(u1[k], u2[k]);
     }
-    #[cfg(target_arch = "x86_64")]
-    {
-        #[target_feature(enable = "avx2")]
-        unsafe fn avx2(u1: &[f32; PAIRS], u2: &[f32; PAIRS], out: &mut [f32; 2 * PAIRS]) {
-            each(u1, u2, out)
-        }
-        if std::arch::is_x86_feature_detected!("avx2") {
-            // SAFETY: the CPU has AVX2, checked just above.
-            return unsafe { avx2(u1, u2, out) };
-        }
-    }
-    each(u1, u2, out)
 }
 
 /// Two independent standard normals from two uniforms in (0, 1]: sqrt(-2 ln u1) times the

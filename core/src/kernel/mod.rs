@@ -10,12 +10,14 @@ mod math;
 mod neon;
 mod portable;
 mod precision;
+mod wide;
 #[cfg(target_arch = "x86_64")]
 mod x86;
 
 pub(crate) use math::round_to_u32;
 pub use math::{exp, ln, sigmoid, softplus, tanh};
 pub use precision::Precision;
+pub use wide::wide;
 
 /// Column padding of packed rows: 16 f32 = 64 bytes, one AVX-512 register or cache line.
 pub const LANES: usize = 16;

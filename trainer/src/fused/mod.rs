@@ -17,6 +17,7 @@ use std::sync::Mutex;
 use anyhow::Result;
 use candle_core::{CpuStorage, CustomOp2, Layout, Shape, Storage, Tensor};
 use rayon::prelude::*;
+pub(crate) use vrnn_core::kernel::wide;
 use vrnn_core::names::{self, bias, layer, weight, MU, SIGMA};
 use vrnn_core::ModelConfig;
 
@@ -75,26 +76,6 @@ impl Real for f64 {
     fn fast_ln(self) -> f64 {
         self.ln()
     }
-}
-
-/// Runs `f` compiled for AVX2 when the CPU has it, with what `f` inlines (the fused ops'
-/// element-wise loops, marked `#[inline(always)]`): the crate is built for baseline x86-64,
-/// whose 4-wide SSE vectors halve those loops' speed. The same operations in the same
-/// order (Rust never fuses a multiply and an add by itself), so the same bits either way.
-#[inline(always)]
-pub(crate) fn wide<R>(f: impl FnOnce() -> R) -> R {
-    #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("avx2") {
-        // SAFETY: the CPU has AVX2, checked just above.
-        return unsafe { avx2(f) };
-    }
-    f()
-}
-
-#[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx2")]
-unsafe fn avx2<R>(f: impl FnOnce() -> R) -> R {
-    f()
 }
 
 pub(crate) fn c<T: Real>(v: f64) -> T {
@@ -313,7 +294,10 @@ impl CustomOp2 for ScanOp {
             .map(|(out, p)| {
                 let input = &input[p.first * kin..][..p.dims.batch * kin];
                 let eps = self.piece_eps(p);
-                wide(|| scan::forward(&p.dims, weights, input, &eps, out))
+                wide(
+                    #[inline(always)]
+                    || scan::forward(&p.dims, weights, input, &eps, out),
+                )
             })
             .collect();
         *self.saved.lock().expect("scan state poisoned") = Some(saved);
@@ -346,7 +330,10 @@ impl CustomOp2 for ScanOp {
                     .map(|((gi, p), saved)| {
                         let grad = &grad[p.first * kout..][..p.dims.batch * kout];
                         let eps = self.piece_eps(p);
-                        wide(|| scan::backward(&p.dims, weights, &eps, &saved, grad, gi))
+                        wide(
+                            #[inline(always)]
+                            || scan::backward(&p.dims, weights, &eps, &saved, grad, gi),
+                        )
                     })
                     .collect())
             },

@@ -728,10 +728,16 @@ mod tests {
                 let eps = random32(n * d.latent.as_ref().map_or(0, |l| l.z), 1.0);
                 let grad = random32(n * d.output_width(), 1.0);
                 let (mut out, mut out_base) = (vec![0.0; grad.len()], vec![0.0; grad.len()]);
-                let saved = wide(|| forward(&d, &w, &input, &eps, &mut out));
+                let saved = wide(
+                    #[inline(always)]
+                    || forward(&d, &w, &input, &eps, &mut out),
+                );
                 let saved_base = forward(&d, &w, &input, &eps, &mut out_base);
                 let (mut gi, mut gi_base) = (vec![0.0; input.len()], vec![0.0; input.len()]);
-                let gw = wide(|| backward(&d, &w, &eps, &saved, &grad, &mut gi));
+                let gw = wide(
+                    #[inline(always)]
+                    || backward(&d, &w, &eps, &saved, &grad, &mut gi),
+                );
                 let gw_base = backward(&d, &w, &eps, &saved_base, &grad, &mut gi_base);
                 let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
                 let what = format!("{cell:?} latent {}", d.latent.is_some());
