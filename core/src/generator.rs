@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::kernel::{activate, Activation, Isa};
+use crate::kernel::{all_finite, for_isa, softplus, Isa};
 use crate::model::{GaussianNet, Model};
 use crate::nn::{pad_vec, CellState, Mlp, MlpScratch};
 use crate::rng::Rng;
@@ -476,11 +476,7 @@ impl Generator {
                     s.z[i] = mu + t * sigma * eps.eps_z[i];
                 }
             }
-            Stage::SampleZ => {
-                for i in 0..s.mu0.len() {
-                    s.z[i] = s.mu0[i] + t * s.sigma0[i] * eps.eps_z[i];
-                }
-            }
+            Stage::SampleZ => sample_gaussian(isa, &s.mu0, &s.sigma0, &eps.eps_z, t, &mut s.z),
             Stage::EncoderInput => {
                 let (wx, h) = (m.config.phi_x.width, m.config.hidden);
                 s.enc_in[..wx].copy_from_slice(&s.phi_x.output()[..wx]);
@@ -497,9 +493,7 @@ impl Generator {
                 }
             }
             Stage::SampleX => {
-                for i in 0..m.config.frame_dim() {
-                    s.x[i] = s.mu_x[i] + noise * s.sigma_x[i] * eps.eps_x[i];
-                }
+                sample_gaussian(isa, &s.mu_x, &s.sigma_x, &eps.eps_x, noise, &mut s.x);
                 if f > 0.0 {
                     // What the recurrence hears: the input as far as the step follows it.
                     for (x_in, x) in s.x_in.iter_mut().zip(&s.x) {
@@ -599,12 +593,14 @@ impl Generator {
         let c = &m.config;
         let s = &mut self.s;
         let f = c.frame_dim();
-        let finite = s.x[..f].iter().all(|v| v.is_finite()) && self.state.is_finite();
+        let finite = self.state.is_finite(self.isa) && all_finite(self.isa, &s.x[..f]);
         if finite {
-            let denorm = m.frame_std.iter().zip(&m.frame_mean);
-            for ((out, x), (std, mean)) in s.frame.iter_mut().zip(&s.x[..f]).zip(denorm) {
-                *out = x * std + mean;
-            }
+            let (std, mean) = (&m.frame_std[..], &m.frame_mean[..]);
+            for_isa(
+                self.isa,
+                #[inline(always)]
+                || denormalise(&s.x[..f], std, mean, &mut s.frame),
+            );
             self.latent_delta = s.mu0.iter().zip(&s.prev_mu0).map(|(a, b)| (a - b) * (a - b)).sum();
             s.prev_mu0.copy_from_slice(&s.mu0);
         } else {
@@ -759,8 +755,46 @@ fn head_rows(
     if !sigma_rows.is_empty() {
         let out = &mut sigma[sigma_rows.clone()];
         net.sigma.forward_rows(isa, offset + sigma_rows.start..offset + sigma_rows.end, t, out);
-        activate(isa, Activation::Softplus, out);
-        out.iter_mut().for_each(|v| *v += SIGMA_FLOOR);
+        for_isa(
+            isa,
+            #[inline(always)]
+            || floored_softplus(out),
+        );
+    }
+}
+
+/// softplus(v) + SIGMA_FLOOR in place: a Gaussian head's sigma.
+#[inline(always)]
+fn floored_softplus(v: &mut [f32]) {
+    for x in v {
+        *x = softplus(*x) + SIGMA_FLOOR;
+    }
+}
+
+/// out = mu + scale * sigma * eps over mu's length, compiled for `isa`.
+fn sample_gaussian(isa: Isa, mu: &[f32], sigma: &[f32], eps: &[f32], scale: f32, out: &mut [f32]) {
+    #[inline(always)]
+    fn sample(mu: &[f32], sigma: &[f32], eps: &[f32], scale: f32, out: &mut [f32]) {
+        let n = mu.len();
+        let (sigma, eps, out) = (&sigma[..n], &eps[..n], &mut out[..n]);
+        for i in 0..n {
+            out[i] = mu[i] + scale * sigma[i] * eps[i];
+        }
+    }
+    for_isa(
+        isa,
+        #[inline(always)]
+        || sample(mu, sigma, eps, scale, out),
+    )
+}
+
+/// out = x * std + mean: a frame back in the waveform's scale.
+#[inline(always)]
+fn denormalise(x: &[f32], std: &[f32], mean: &[f32], out: &mut [f32]) {
+    let n = x.len();
+    let (std, mean, out) = (&std[..n], &mean[..n], &mut out[..n]);
+    for i in 0..n {
+        out[i] = x[i] * std[i] + mean[i];
     }
 }
 

@@ -1,7 +1,9 @@
 //! Layers with weights packed for the kernel: Dense, ReLU MLP, LSTM and GRU cells.
 
 use crate::config::Cell;
-use crate::kernel::{activate, padded, Activation, Isa, PackedMatrix, Precision};
+use crate::kernel::{
+    activate, all_finite, for_isa, padded, sigmoid, tanh, Activation, Isa, PackedMatrix, Precision,
+};
 
 /// A zero-padded vector the kernels can read past its length.
 pub fn pad_vec(n: usize) -> Vec<f32> {
@@ -150,8 +152,8 @@ impl CellState {
         self.c.fill(0.0);
     }
 
-    pub fn is_finite(&self) -> bool {
-        self.h.iter().chain(&self.c).all(|v| v.is_finite())
+    pub fn is_finite(&self, isa: Isa) -> bool {
+        all_finite(isa, &self.h) && all_finite(isa, &self.c)
     }
 }
 
@@ -249,39 +251,67 @@ impl Recurrent {
         (self.w_ih.rows(), self.w_ih.row_bytes(), self.w_hh.row_bytes())
     }
 
-    /// The element-wise update once all gate pre-activations are in.
+    /// The element-wise update once all gate pre-activations are in: one pass over the
+    /// hidden units, compiled for `isa`.
     pub fn update(&self, isa: Isa, s: &mut CellState) {
         let n = self.hidden;
+        let (gx, gh) = (&mut s.gx[..], &s.gh[..]);
+        let (h, c) = (&mut s.h[..n], &mut s.c[..n]);
         match self.cell {
-            Cell::Lstm => {
-                s.gx.iter_mut().zip(&s.gh).for_each(|(a, b)| *a += b);
-                let (ifg, o) = s.gx.split_at_mut(3 * n);
-                activate(isa, Activation::Sigmoid, &mut ifg[..2 * n]);
-                activate(isa, Activation::Tanh, &mut ifg[2 * n..]);
-                activate(isa, Activation::Sigmoid, o);
-                let (i, rest) = ifg.split_at(n);
-                let (f, g) = rest.split_at(n);
-                for k in 0..n {
-                    s.c[k] = f[k] * s.c[k] + i[k] * g[k];
-                }
-                s.h[..n].copy_from_slice(&s.c[..n]);
-                activate(isa, Activation::Tanh, &mut s.h[..n]);
-                s.h[..n].iter_mut().zip(o.iter()).for_each(|(h, o)| *h *= o);
-            }
-            Cell::Gru => {
-                let (rz, xn) = s.gx.split_at_mut(2 * n);
-                let (hrz, hn) = s.gh.split_at(2 * n);
-                rz.iter_mut().zip(hrz).for_each(|(a, b)| *a += b);
-                activate(isa, Activation::Sigmoid, rz);
-                let (r, z) = rz.split_at(n);
-                for k in 0..n {
-                    xn[k] += r[k] * hn[k];
-                }
-                activate(isa, Activation::Tanh, xn);
-                for k in 0..n {
-                    s.h[k] = (1.0 - z[k]) * xn[k] + z[k] * s.h[k];
-                }
-            }
+            Cell::Lstm => for_isa(
+                isa,
+                #[inline(always)]
+                || lstm_update(gx, gh, c, h),
+            ),
+            Cell::Gru => for_isa(
+                isa,
+                #[inline(always)]
+                || gru_update(gx, gh, h),
+            ),
         }
+    }
+}
+
+/// x = f(x + y) element by element: a gate's activation over the sum of its input and
+/// hidden pre-activations. (One loop per activation: a single loop over all of a cell's
+/// gates was interleaved by the compiler and spilled its registers, which made it slower.)
+#[inline(always)]
+fn activate_sum(f: impl Fn(f32) -> f32, x: &mut [f32], y: &[f32]) {
+    let y = &y[..x.len()];
+    for k in 0..x.len() {
+        x[k] = f(x[k] + y[k]);
+    }
+}
+
+/// c = f c + i g and h = o tanh(c), the gates (i, f, g, o) from the sums of their input
+/// and hidden pre-activations (left activated in `gx`).
+#[inline(always)]
+fn lstm_update(gx: &mut [f32], gh: &[f32], c: &mut [f32], h: &mut [f32]) {
+    let n = h.len();
+    let (ifg, o) = gx[..4 * n].split_at_mut(3 * n);
+    let (i_f, g) = ifg.split_at_mut(2 * n);
+    activate_sum(sigmoid, i_f, &gh[..2 * n]);
+    activate_sum(tanh, g, &gh[2 * n..3 * n]);
+    activate_sum(sigmoid, o, &gh[3 * n..4 * n]);
+    let (i, f) = i_f.split_at(n);
+    let c = &mut c[..n];
+    for k in 0..n {
+        c[k] = f[k] * c[k] + i[k] * g[k];
+        h[k] = tanh(c[k]) * o[k];
+    }
+}
+
+/// h = (1 - z) n + z h with n = tanh(W_in x + b_in + r (W_hn h + b_hn)), the gates (r, z)
+/// from the sums of their input and hidden pre-activations (left activated in `gx`).
+#[inline(always)]
+fn gru_update(gx: &mut [f32], gh: &[f32], h: &mut [f32]) {
+    let n = h.len();
+    let (rz, xn) = gx[..3 * n].split_at_mut(2 * n);
+    activate_sum(sigmoid, rz, &gh[..2 * n]);
+    let (r, z) = rz.split_at(n);
+    let hn = &gh[2 * n..3 * n];
+    for k in 0..n {
+        let candidate = tanh(xn[k] + r[k] * hn[k]);
+        h[k] = (1.0 - z[k]) * candidate + z[k] * h[k];
     }
 }

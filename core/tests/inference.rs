@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use common::reference::Reference;
 use common::{all_small_configs, random_model, small_config};
-use vrnn_core::kernel::{activate, Activation};
+use vrnn_core::kernel::{activate, all_finite, Activation};
+use vrnn_core::nn::{pad_vec, Recurrent};
 use vrnn_core::{Cell, Generator, Isa, Latent, Model, Output, PosteriorZ, Rng, StepNoise};
 
 fn close(a: f32, b: f64, tol: f64) -> bool {
@@ -127,6 +128,63 @@ fn non_finite_step_is_silenced_counted_and_resets_the_state() {
         assert!(frame.iter().all(|v| *v == 0.0), "silence instead of garbage");
         assert_eq!(g.nonfinite_frames(), n);
         assert!(g.hidden().iter().all(|v| *v == 0.0), "state reset");
+    }
+}
+
+/// The cells' element-wise update runs compiled for each instruction set: the same
+/// operations in the same order, so the same bits as the portable build, however far
+/// the gates saturate.
+#[test]
+fn cell_updates_give_the_same_bits_on_every_isa() {
+    let mut rng = Rng::new(11);
+    let mut random = |n: usize, scale: f32| {
+        let mut v = vec![0.0f32; n];
+        rng.fill_gaussian(&mut v);
+        v.iter_mut().for_each(|x| *x *= scale);
+        v
+    };
+    for cell in [Cell::Lstm, Cell::Gru] {
+        let (input, hidden) = (24, 37);
+        let g = cell.gates() * hidden;
+        let (w_ih, w_hh) = (random(g * input, 1.5), random(g * hidden, 1.5));
+        let rec =
+            Recurrent::new(cell, input, hidden, &w_ih, &w_hh, &random(g, 3.0), &random(g, 3.0));
+        let mut x = pad_vec(input);
+        x[..input].copy_from_slice(&random(input, 4.0));
+        let mut start = rec.state();
+        for _ in 0..3 {
+            rec.step(Isa::Portable, &x, &mut start);
+        }
+        rec.input_gate_rows(Isa::Portable, 0..g, &x, &mut start);
+        rec.hidden_gate_rows(Isa::Portable, 0..g, &mut start);
+        let mut want = start.clone();
+        rec.update(Isa::Portable, &mut want);
+        let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+        for isa in Isa::available() {
+            let mut got = start.clone();
+            rec.update(isa, &mut got);
+            assert_eq!(bits(&got.h), bits(&want.h), "{cell:?} {isa:?} h");
+            assert_eq!(bits(&got.c), bits(&want.c), "{cell:?} {isa:?} c");
+        }
+    }
+}
+
+#[test]
+fn finiteness_check_finds_every_non_finite_value_on_every_isa() {
+    let edges = [0.0, -0.0, 1e-45, f32::MIN_POSITIVE, f32::MAX, f32::MIN, 1.0];
+    for isa in Isa::available() {
+        for len in [1, 15, 16, 17, 100] {
+            let finite: Vec<f32> = (0..len).map(|i| edges[i % edges.len()]).collect();
+            assert!(all_finite(isa, &finite), "{isa:?} length {len}");
+            for bad in [f32::NAN, -f32::NAN, f32::INFINITY, f32::NEG_INFINITY] {
+                for at in [0, len / 2, len - 1] {
+                    let mut v = finite.clone();
+                    v[at] = bad;
+                    assert!(!all_finite(isa, &v), "{isa:?} {bad} at {at} of {len}");
+                }
+            }
+        }
+        assert!(all_finite(isa, &[]));
     }
 }
 

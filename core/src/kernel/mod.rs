@@ -349,14 +349,45 @@ pub enum Activation {
 }
 
 pub fn activate(isa: Isa, act: Activation, xs: &mut [f32]) {
+    for_isa(
+        isa,
+        #[inline(always)]
+        || math::apply(act, xs),
+    )
+}
+
+/// Whether every value is finite (no NaN or infinity): an exponent of all ones anywhere,
+/// found in one branch-free pass compiled for `isa`.
+pub fn all_finite(isa: Isa, xs: &[f32]) -> bool {
+    #[inline(always)]
+    fn exponents_all_ones(xs: &[f32]) -> u32 {
+        const EXPONENT: u32 = 0x7f80_0000;
+        let mut found = 0;
+        for x in xs {
+            found |= u32::from(x.to_bits() & EXPONENT == EXPONENT);
+        }
+        found
+    }
+    for_isa(
+        isa,
+        #[inline(always)]
+        || exponents_all_ones(xs),
+    ) == 0
+}
+
+/// Runs `f` compiled for `isa`'s vectors, with what it inlines: element-wise loops written
+/// as `#[inline(always)]` functions that index slices (the closure passed must be marked
+/// `#[inline(always)]` too, or it stays a baseline function). The same operations in the
+/// same order (Rust never fuses a multiply and an add by itself), so the same bits on
+/// every instruction set.
+#[inline(always)]
+pub fn for_isa<R>(isa: Isa, f: impl FnOnce() -> R) -> R {
     match isa {
-        Isa::Portable => math::apply(act, xs),
-        // SAFETY: the variant exists only when detection found the feature.
+        // SAFETY: the variant exists only when detection found the features.
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx2Fma => unsafe { x86::activate_avx2(act, xs) },
+        Isa::Avx2Fma => unsafe { x86::with_avx2(f) },
         #[cfg(target_arch = "x86_64")]
-        Isa::Avx512 => unsafe { x86::activate_avx512(act, xs) },
-        #[cfg(target_arch = "aarch64")]
-        Isa::Neon => math::apply(act, xs),
+        Isa::Avx512 => unsafe { x86::with_avx512(f) },
+        _ => f(),
     }
 }

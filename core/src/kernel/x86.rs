@@ -4,8 +4,6 @@
 
 use std::arch::x86_64::*;
 
-use super::{math, Activation};
-
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn load16_f32(p: *const f32) -> __m512 {
@@ -290,18 +288,24 @@ pub unsafe fn matvec_avx512_bf16_widened(
     }
 }
 
+/// Runs `f` compiled for AVX2 and FMA, with what it inlines.
+///
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
-pub unsafe fn activate_avx2(act: Activation, xs: &mut [f32]) {
-    math::apply(act, xs)
+#[inline]
+pub unsafe fn with_avx2<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
+/// Runs `f` compiled for AVX-512F, with what it inlines.
+///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn activate_avx512(act: Activation, xs: &mut [f32]) {
-    math::apply(act, xs)
+#[inline]
+pub unsafe fn with_avx512<R>(f: impl FnOnce() -> R) -> R {
+    f()
 }
 
 #[cfg(test)]
