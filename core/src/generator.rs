@@ -402,7 +402,7 @@ impl Generator {
     /// Rows of weights a stage multiplies, and the bytes per row (0 rows: no matrix).
     fn stage_size(&self, stage: Stage) -> (usize, usize) {
         let m = &*self.model;
-        let (gates, ih, hh) = m.rnn.gate_rows();
+        let [input_gates, hidden_gates] = m.rnn.gate_rows();
         match stage {
             Stage::Mlp(net, i) => {
                 let layer = &net_mlp(m, net).layers()[i];
@@ -415,8 +415,8 @@ impl Generator {
                 m.encoder.as_ref().map_or((0, 0), |e| (2 * e.mu.out(), e.mu.row_bytes()))
             }
             Stage::OutputHead => (2 * m.config.frame_dim(), m.decoder.mu.row_bytes()),
-            Stage::InputGates => (gates, ih),
-            Stage::HiddenGates => (gates, hh),
+            Stage::InputGates => input_gates,
+            Stage::HiddenGates => hidden_gates,
             _ => (0, 0),
         }
     }
@@ -455,7 +455,7 @@ impl Generator {
                 let (mu, sigma) = (&mut s.mu_x, &mut s.sigma_x);
                 head_rows(&m.decoder, isa, self.component * f, rows, s.decoder.output(), mu, sigma);
             }
-            Stage::InputGates => m.rnn.input_gate_rows(isa, rows, &s.rnn_in, &mut self.state),
+            Stage::InputGates => m.rnn.input_gate_rows(isa, rows, &mut self.state),
             Stage::HiddenGates => m.rnn.hidden_gate_rows(isa, rows, &mut self.state),
             _ => {}
         }
@@ -501,7 +501,10 @@ impl Generator {
                     }
                 }
             }
-            Stage::Feed => feed_x(m, s),
+            Stage::Feed => {
+                feed_x(m, s);
+                m.rnn.load_input(&s.rnn_in, &mut self.state);
+            }
             Stage::Finish => {
                 m.rnn.update(isa, &mut self.state);
                 self.finish_frame();
@@ -681,9 +684,12 @@ enum Stage {
     /// The chosen component's mu and sigma rows.
     OutputHead,
     SampleX,
-    /// phi_x(x) into the recurrence's input.
+    /// phi_x(x) into the recurrence's input, and that input (with an LSTM's h_{t-1}) where
+    /// the cell's input product reads it.
     Feed,
+    /// The cell's product over its input (an LSTM's over [x; h_{t-1}]).
     InputGates,
+    /// A GRU's product over h_{t-1} (no rows for an LSTM).
     HiddenGates,
     /// The cell's update, the non-finite guard and the output frame.
     Finish,

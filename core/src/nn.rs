@@ -126,14 +126,20 @@ impl Mlp {
 }
 
 /// An LSTM (gates i, f, g, o) or GRU (gates r, z, n) cell with all gates fused into one
-/// matrix per input, as PyTorch and candle lay them out.
+/// matrix per input, as PyTorch and candle lay them out. An LSTM's gates only ever see the
+/// sum of both products, so its two matrices are joined side by side into one over
+/// [x; h_{t-1}]: one pass over its weights instead of two (2-3 % faster at 256-512 units).
+/// A GRU's candidate gate scales the hidden product by r, so a GRU keeps both.
 #[derive(Debug)]
 pub struct Recurrent {
     cell: Cell,
+    input: usize,
     hidden: usize,
-    w_ih: PackedMatrix,
-    w_hh: PackedMatrix,
-    b_ih: Vec<f32>,
+    /// [W_ih | W_hh] over [x; h] for an LSTM, W_ih over x for a GRU.
+    w_in: PackedMatrix,
+    b_in: Vec<f32>,
+    /// A GRU's W_hh over h (none for an LSTM).
+    w_hh: Option<PackedMatrix>,
     b_hh: Vec<f32>,
 }
 
@@ -142,6 +148,8 @@ pub struct Recurrent {
 pub struct CellState {
     pub h: Vec<f32>,
     pub c: Vec<f32>,
+    /// What `w_in` multiplies: x, and an LSTM's h_{t-1} after it.
+    xh: Vec<f32>,
     gx: Vec<f32>,
     gh: Vec<f32>,
 }
@@ -169,33 +177,37 @@ impl Recurrent {
     ) -> Self {
         let g = cell.gates() * hidden;
         assert!(b_ih.len() == g && b_hh.len() == g);
-        let (mut b_ih, mut b_hh) = (b_ih.to_vec(), b_hh.to_vec());
-        if cell == Cell::Lstm {
-            // LSTM gates only ever see the sum of both biases.
-            b_ih.iter_mut().zip(&mut b_hh).for_each(|(a, b)| {
-                *a += *b;
-                *b = 0.0;
-            });
-        }
-        Recurrent {
-            cell,
-            hidden,
-            w_ih: PackedMatrix::new(g, input, w_ih),
-            w_hh: PackedMatrix::new(g, hidden, w_hh),
-            b_ih,
-            b_hh,
+        match cell {
+            Cell::Lstm => Recurrent {
+                cell,
+                input,
+                hidden,
+                w_in: PackedMatrix::hstack(g, &[(w_ih, input), (w_hh, hidden)]),
+                b_in: b_ih.iter().zip(b_hh).map(|(a, b)| a + b).collect(),
+                w_hh: None,
+                b_hh: Vec::new(),
+            },
+            Cell::Gru => Recurrent {
+                cell,
+                input,
+                hidden,
+                w_in: PackedMatrix::new(g, input, w_ih),
+                b_in: b_ih.to_vec(),
+                w_hh: Some(PackedMatrix::new(g, hidden, w_hh)),
+                b_hh: b_hh.to_vec(),
+            },
         }
     }
 
     /// The same cell with its weights in `precision` (as it is if already so, as for
     /// `Dense::with_precision`).
     pub fn with_precision(self, precision: Precision) -> Self {
-        if self.w_ih.precision() == precision {
+        if self.w_in.precision() == precision {
             return self;
         }
         Recurrent {
-            w_ih: self.w_ih.repacked(precision),
-            w_hh: self.w_hh.repacked(precision),
+            w_in: self.w_in.repacked(precision),
+            w_hh: self.w_hh.map(|w| w.repacked(precision)),
             ..self
         }
     }
@@ -205,70 +217,102 @@ impl Recurrent {
     }
 
     pub fn input(&self) -> usize {
-        self.w_ih.cols()
+        self.input
     }
 
     pub fn bytes(&self) -> usize {
-        self.w_ih.bytes() + self.w_hh.bytes() + (self.b_ih.len() + self.b_hh.len()) * 4
+        let w_hh = self.w_hh.as_ref().map_or(0, PackedMatrix::bytes);
+        self.w_in.bytes() + w_hh + (self.b_in.len() + self.b_hh.len()) * 4
     }
 
     pub fn state(&self) -> CellState {
         let g = self.cell.gates() * self.hidden;
+        let gru = self.w_hh.is_some();
         CellState {
             h: pad_vec(self.hidden),
             c: pad_vec(self.hidden),
+            xh: pad_vec(self.w_in.cols()),
             gx: vec![0.0; g],
-            gh: vec![0.0; g],
+            gh: vec![0.0; if gru { g } else { 0 }],
         }
     }
 
     /// One step: `x` is the padded input; updates `s.h` (and `s.c` for an LSTM).
     pub fn step(&self, isa: Isa, x: &[f32], s: &mut CellState) {
-        let g = self.cell.gates() * self.hidden;
-        self.input_gate_rows(isa, 0..g, x, s);
-        self.hidden_gate_rows(isa, 0..g, s);
+        let [(rows, _), (hidden_rows, _)] = self.gate_rows();
+        self.load_input(x, s);
+        self.input_gate_rows(isa, 0..rows, s);
+        self.hidden_gate_rows(isa, 0..hidden_rows, s);
         self.update(isa, s);
     }
 
-    /// Gate pre-activations from the input (rows of W_ih x + b_ih).
-    pub fn input_gate_rows(
-        &self,
-        isa: Isa,
-        rows: std::ops::Range<usize>,
-        x: &[f32],
-        s: &mut CellState,
-    ) {
-        self.w_ih.matvec_rows(isa, rows.clone(), x, &self.b_ih, &mut s.gx[rows]);
+    /// Puts x_t (and an LSTM's h_{t-1} after it) where the input product reads it.
+    pub fn load_input(&self, x: &[f32], s: &mut CellState) {
+        let (i, n) = (self.input, self.hidden);
+        s.xh[..i].copy_from_slice(&x[..i]);
+        if self.w_hh.is_none() {
+            s.xh[i..i + n].copy_from_slice(&s.h[..n]);
+        }
     }
 
-    /// Gate pre-activations from the state (rows of W_hh h + b_hh).
+    /// Rows of the input product (`load_input` first): gate pre-activations W_ih x + b_ih,
+    /// an LSTM's with W_hh h + b_hh in them.
+    pub fn input_gate_rows(&self, isa: Isa, rows: std::ops::Range<usize>, s: &mut CellState) {
+        self.w_in.matvec_rows(isa, rows.clone(), &s.xh, &self.b_in, &mut s.gx[rows]);
+    }
+
+    /// Rows of a GRU's hidden product, W_hh h + b_hh (an LSTM has none).
     pub fn hidden_gate_rows(&self, isa: Isa, rows: std::ops::Range<usize>, s: &mut CellState) {
-        self.w_hh.matvec_rows(isa, rows.clone(), &s.h, &self.b_hh, &mut s.gh[rows]);
+        if let Some(w_hh) = &self.w_hh {
+            w_hh.matvec_rows(isa, rows.clone(), &s.h, &self.b_hh, &mut s.gh[rows]);
+        }
     }
 
-    /// Rows in each gate matrix, and the bytes one row of W_ih and of W_hh streams.
-    pub fn gate_rows(&self) -> (usize, usize, usize) {
-        (self.w_ih.rows(), self.w_ih.row_bytes(), self.w_hh.row_bytes())
+    /// (rows, bytes a row streams) of the input product and of the hidden one ((0, 0) for
+    /// an LSTM).
+    pub fn gate_rows(&self) -> [(usize, usize); 2] {
+        let hidden = self.w_hh.as_ref().map_or((0, 0), |w| (w.rows(), w.row_bytes()));
+        [(self.w_in.rows(), self.w_in.row_bytes()), hidden]
     }
 
-    /// The element-wise update once all gate pre-activations are in: one pass over the
-    /// hidden units, compiled for `isa`.
+    /// The element-wise update once all gate pre-activations are in, compiled for `isa`.
     pub fn update(&self, isa: Isa, s: &mut CellState) {
         let n = self.hidden;
-        let (gx, gh) = (&mut s.gx[..], &s.gh[..]);
         let (h, c) = (&mut s.h[..n], &mut s.c[..n]);
         match self.cell {
-            Cell::Lstm => for_isa(
-                isa,
-                #[inline(always)]
-                || lstm_update(gx, gh, c, h),
-            ),
-            Cell::Gru => for_isa(
-                isa,
-                #[inline(always)]
-                || gru_update(gx, gh, h),
-            ),
+            Cell::Lstm => {
+                let gates = &mut s.gx[..4 * n];
+                activate(isa, Activation::Sigmoid, &mut gates[..2 * n]);
+                activate(isa, Activation::Tanh, &mut gates[2 * n..3 * n]);
+                activate(isa, Activation::Sigmoid, &mut gates[3 * n..]);
+                for_isa(
+                    isa,
+                    #[inline(always)]
+                    || lstm_state(gates, c, h),
+                )
+            }
+            Cell::Gru => {
+                let (gx, gh) = (&mut s.gx[..], &s.gh[..]);
+                for_isa(
+                    isa,
+                    #[inline(always)]
+                    || gru_update(gx, gh, h),
+                )
+            }
         }
+    }
+}
+
+/// c = f c + i g and h = o tanh(c) from the activated gates (i, f, g, o).
+#[inline(always)]
+fn lstm_state(gates: &[f32], c: &mut [f32], h: &mut [f32]) {
+    let n = h.len();
+    let gate = |k: usize| &gates[k * n..(k + 1) * n];
+    let (i, f, g, o) = (gate(0), gate(1), gate(2), gate(3));
+    let c = &mut c[..n];
+    for k in 0..n {
+        c[k] = f[k] * c[k] + i[k] * g[k];
+        h[k] = tanh(c[k]) * o[k];
     }
 }
 
@@ -280,24 +324,6 @@ fn activate_sum(f: impl Fn(f32) -> f32, x: &mut [f32], y: &[f32]) {
     let y = &y[..x.len()];
     for k in 0..x.len() {
         x[k] = f(x[k] + y[k]);
-    }
-}
-
-/// c = f c + i g and h = o tanh(c), the gates (i, f, g, o) from the sums of their input
-/// and hidden pre-activations (left activated in `gx`).
-#[inline(always)]
-fn lstm_update(gx: &mut [f32], gh: &[f32], c: &mut [f32], h: &mut [f32]) {
-    let n = h.len();
-    let (ifg, o) = gx[..4 * n].split_at_mut(3 * n);
-    let (i_f, g) = ifg.split_at_mut(2 * n);
-    activate_sum(sigmoid, i_f, &gh[..2 * n]);
-    activate_sum(tanh, g, &gh[2 * n..3 * n]);
-    activate_sum(sigmoid, o, &gh[3 * n..4 * n]);
-    let (i, f) = i_f.split_at(n);
-    let c = &mut c[..n];
-    for k in 0..n {
-        c[k] = f[k] * c[k] + i[k] * g[k];
-        h[k] = tanh(c[k]) * o[k];
     }
 }
 

@@ -155,8 +155,10 @@ fn cell_updates_give_the_same_bits_on_every_isa() {
         for _ in 0..3 {
             rec.step(Isa::Portable, &x, &mut start);
         }
-        rec.input_gate_rows(Isa::Portable, 0..g, &x, &mut start);
-        rec.hidden_gate_rows(Isa::Portable, 0..g, &mut start);
+        let [(rows, _), (hidden_rows, _)] = rec.gate_rows();
+        rec.load_input(&x, &mut start);
+        rec.input_gate_rows(Isa::Portable, 0..rows, &mut start);
+        rec.hidden_gate_rows(Isa::Portable, 0..hidden_rows, &mut start);
         let mut want = start.clone();
         rec.update(Isa::Portable, &mut want);
         let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
