@@ -402,7 +402,6 @@ impl Generator {
     /// Rows of weights a stage multiplies, and the bytes per row (0 rows: no matrix).
     fn stage_size(&self, stage: Stage) -> (usize, usize) {
         let m = &*self.model;
-        let [input_gates, hidden_gates] = m.rnn.gate_rows();
         match stage {
             Stage::Mlp(net, i) => {
                 let layer = &net_mlp(m, net).layers()[i];
@@ -415,8 +414,8 @@ impl Generator {
                 m.encoder.as_ref().map_or((0, 0), |e| (2 * e.mu.out(), e.mu.row_bytes()))
             }
             Stage::OutputHead => (2 * m.config.frame_dim(), m.decoder.mu.row_bytes()),
-            Stage::InputGates => input_gates,
-            Stage::HiddenGates => hidden_gates,
+            Stage::InputGates => m.rnn.gate_rows()[0],
+            Stage::HiddenGates => m.rnn.gate_rows()[1],
             _ => (0, 0),
         }
     }
