@@ -91,6 +91,9 @@ pub struct Generator {
     job: Job,
     /// The mixture component the current step picked.
     component: usize,
+    /// The stages of a free step and of one that follows an input, worked out once.
+    free_plan: Vec<Planned>,
+    follow_plan: Vec<Planned>,
     /// Bytes of weights one generation step streams (the unit of `work`), and one that
     /// follows an input.
     step_cost: usize,
@@ -142,24 +145,29 @@ impl Generator {
             nonfinite_frames: 0,
             job: Job::idle(),
             component: 0,
+            free_plan: Vec::new(),
+            follow_plan: Vec::new(),
             step_cost: 0,
             follow_step_cost: 0,
         };
-        g.step_cost = g.count_step_cost(false);
-        g.follow_step_cost = g.count_step_cost(g.model.encoder.is_some());
+        g.free_plan = g.plan(false);
+        g.follow_plan = g.plan(g.model.encoder.is_some());
+        let cost = |plan: &[Planned]| plan.iter().map(|p| p.rows * p.row_bytes).sum();
+        (g.step_cost, g.follow_step_cost) = (cost(&g.free_plan), cost(&g.follow_plan));
         g
     }
 
-    /// Bytes of weights a step streams: a free one's (`step_cost`), or with `following`
-    /// one that also runs phi_x and the encoder on its input.
-    fn count_step_cost(&self, following: bool) -> usize {
-        let (mut stage, mut cost) = (Stage::Start, 0);
+    /// The stages of a step in order with the sizes of their matrices: a free step's, or
+    /// with `following` one that also runs phi_x and the encoder on its input.
+    fn plan(&self, following: bool) -> Vec<Planned> {
+        let mut plan = Vec::new();
+        let mut stage = self.next_stage(Stage::Start, following);
         while stage != Stage::Done {
             let (rows, row_bytes) = self.stage_size(stage);
-            cost += rows * row_bytes;
+            plan.push(Planned { stage, rows, row_bytes });
             stage = self.next_stage(stage, following);
         }
-        cost
+        plan
     }
 
     pub fn model(&self) -> &Arc<Model> {
@@ -324,7 +332,16 @@ impl Generator {
 
     /// Whether a step has begun and not finished.
     pub fn stepping(&self) -> bool {
-        self.job.stage != Stage::Done
+        self.job.index < self.running_plan().len()
+    }
+
+    /// The stages of the current (or last) step.
+    fn running_plan(&self) -> &[Planned] {
+        if self.job.follow > 0.0 {
+            &self.follow_plan
+        } else {
+            &self.free_plan
+        }
     }
 
     /// Carries the current step on until `target` bytes of its weights have been streamed
@@ -332,11 +349,10 @@ impl Generator {
     /// and then `frame` holds its output. The result never depends on how the step was cut.
     pub fn work(&mut self, target: usize) -> bool {
         loop {
-            let stage = self.job.stage;
-            if stage == Stage::Done {
+            let Some(&Planned { stage, rows, row_bytes }) = self.running_plan().get(self.job.index)
+            else {
                 return true;
-            }
-            let (rows, row_bytes) = self.stage_size(stage);
+            };
             if rows == 0 {
                 self.run_glue(stage);
             } else {
@@ -354,18 +370,13 @@ impl Generator {
                 }
             }
             self.job.row = 0;
-            self.job.stage = self.after(stage);
+            self.job.index += 1;
         }
     }
 
     /// Runs the current step to its end.
     pub fn finish_step(&mut self) {
         self.work(usize::MAX);
-    }
-
-    /// The stage that follows `stage` in the running step.
-    fn after(&self, stage: Stage) -> Stage {
-        self.next_stage(stage, self.job.follow > 0.0)
     }
 
     /// The stage that follows `stage` in this model, in a step that follows an input or not.
@@ -615,10 +626,11 @@ impl Generator {
     }
 }
 
-/// Where a generation step stands: `stage`, and the next row within it.
+/// Where a generation step stands: the index of its stage in the plan, and the next row
+/// within it.
 #[derive(Clone, Copy, Debug)]
 struct Job {
-    stage: Stage,
+    index: usize,
     row: usize,
     /// Bytes of weights streamed so far in this step.
     spent: usize,
@@ -631,11 +643,11 @@ struct Job {
 
 impl Job {
     fn start(temperature: f32, noise: f32) -> Job {
-        Job { stage: Stage::Start, row: 0, spent: 0, temperature, noise, follow: 0.0 }
+        Job { index: 0, row: 0, spent: 0, temperature, noise, follow: 0.0 }
     }
 
     fn idle() -> Job {
-        Job { stage: Stage::Done, ..Job::start(0.0, 0.0) }
+        Job { index: usize::MAX, ..Job::start(0.0, 0.0) }
     }
 }
 
@@ -661,6 +673,15 @@ enum Net {
     PhiZ,
     Decoder,
     PhiX,
+}
+
+/// One stage of a step with the rows of its matrix and the bytes a row streams (no rows:
+/// element-wise work only).
+#[derive(Clone, Copy, Debug)]
+struct Planned {
+    stage: Stage,
+    rows: usize,
+    row_bytes: usize,
 }
 
 /// A generation step in order: matrix stages run in groups of rows, the others whole.
