@@ -67,7 +67,6 @@ struct Scratch {
     z: Vec<f32>,
     enc_in: Vec<f32>,
     dec_in: Vec<f32>,
-    rnn_in: Vec<f32>,
     logits: Vec<f32>,
     mu_x: Vec<f32>,
     sigma_x: Vec<f32>,
@@ -124,7 +123,6 @@ impl Generator {
             z: pad_vec(z),
             enc_in: pad_vec(c.phi_x.width + h),
             dec_in: pad_vec(c.decoder_input()),
-            rnn_in: pad_vec(c.rnn_input()),
             logits: vec![0.0; k],
             mu_x: vec![0.0; f],
             sigma_x: vec![0.0; f],
@@ -492,7 +490,7 @@ impl Generator {
                 s.enc_in[..wx].copy_from_slice(&s.phi_x.output()[..wx]);
                 s.enc_in[wx..wx + h].copy_from_slice(&self.state.h[..h]);
             }
-            Stage::Embed => embed(m, &self.state.h, s),
+            Stage::Embed => embed(m, &mut self.state, s),
             Stage::Pick => {
                 self.component = match &m.logits {
                     Some(logits) => {
@@ -512,8 +510,8 @@ impl Generator {
                 }
             }
             Stage::Feed => {
-                feed_x(m, s);
-                m.rnn.load_input(&s.rnn_in, &mut self.state);
+                feed_x(m, &mut self.state, s);
+                m.rnn.load_hidden(&mut self.state);
             }
             Stage::Finish => {
                 m.rnn.update(isa, &mut self.state);
@@ -563,7 +561,7 @@ impl Generator {
             log_ratio = gaussian_nll(z, &s.mu_z, &s.sigma_z) - gaussian_nll(z, &s.mu0, &s.sigma0);
             kl = gaussian_kl(&s.mu_z, &s.sigma_z, &s.mu0, &s.sigma0);
         }
-        embed_z(m, isa, &self.state.h, s);
+        embed_z(m, isa, &mut self.state, s);
         let nll = match &m.logits {
             Some(logits) => {
                 decode(m, isa, s);
@@ -587,8 +585,8 @@ impl Generator {
                 gaussian_nll(&s.x, &s.mu_x, &s.sigma_x)
             }
         };
-        feed_x(m, s);
-        m.rnn.step(isa, &s.rnn_in, &mut self.state);
+        feed_x(m, &mut self.state, s);
+        m.rnn.step_in_place(isa, &mut self.state);
         self.finish_frame();
         PosteriorStep {
             mu_z: &self.s.mu_z,
@@ -608,12 +606,7 @@ impl Generator {
         let f = c.frame_dim();
         let finite = self.state.is_finite(self.isa) && all_finite(self.isa, &s.x[..f]);
         if finite {
-            let (std, mean) = (&m.frame_std[..], &m.frame_mean[..]);
-            for_isa(
-                self.isa,
-                #[inline(always)]
-                || denormalise(&s.x[..f], std, mean, &mut s.frame),
-            );
+            denormalise(self.isa, &s.x[..f], &m.frame_std, &m.frame_mean, &mut s.frame);
             self.latent_delta = s.mu0.iter().zip(&s.prev_mu0).map(|(a, b)| (a - b) * (a - b)).sum();
             s.prev_mu0.copy_from_slice(&s.mu0);
         } else {
@@ -724,30 +717,30 @@ fn prior(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
 }
 
 /// phi_z(z_t) into the decoder's and the recurrence's inputs, and h_{t-1} into the decoder's.
-fn embed_z(m: &Model, isa: Isa, h: &[f32], s: &mut Scratch) {
+fn embed_z(m: &Model, isa: Isa, state: &mut CellState, s: &mut Scratch) {
     if let (Some(phi_z), Some(pzs)) = (&m.phi_z, &mut s.phi_z) {
         phi_z.forward(isa, &s.z, pzs);
     }
-    embed(m, h, s);
+    embed(m, state, s);
 }
 
 /// Copies phi_z's output (computed) and h_{t-1} into the decoder's input, and phi_z's into
 /// the recurrence's.
-fn embed(m: &Model, h: &[f32], s: &mut Scratch) {
+fn embed(m: &Model, state: &mut CellState, s: &mut Scratch) {
     let c = &m.config;
     let (wx, wz) = (c.phi_x.width, c.phi_z_out());
+    s.dec_in[wz..wz + c.hidden].copy_from_slice(&state.h[..c.hidden]);
     if let Some(pzs) = &s.phi_z {
-        let pz = pzs.output();
-        s.dec_in[..wz].copy_from_slice(&pz[..wz]);
-        s.rnn_in[wx..wx + wz].copy_from_slice(&pz[..wz]);
+        let pz = &pzs.output()[..wz];
+        s.dec_in[..wz].copy_from_slice(pz);
+        m.rnn.input_mut(state)[wx..wx + wz].copy_from_slice(pz);
     }
-    s.dec_in[wz..wz + c.hidden].copy_from_slice(&h[..c.hidden]);
 }
 
 /// Copies phi_x's output (computed) into the recurrence's input.
-fn feed_x(m: &Model, s: &mut Scratch) {
+fn feed_x(m: &Model, state: &mut CellState, s: &Scratch) {
     let wx = m.config.phi_x.width;
-    s.rnn_in[..wx].copy_from_slice(&s.phi_x.output()[..wx]);
+    m.rnn.input_mut(state)[..wx].copy_from_slice(&s.phi_x.output()[..wx]);
 }
 
 fn decode(m: &Model, isa: Isa, s: &mut Scratch) {
@@ -781,20 +774,23 @@ fn head_rows(
     if !sigma_rows.is_empty() {
         let out = &mut sigma[sigma_rows.clone()];
         net.sigma.forward_rows(isa, offset + sigma_rows.start..offset + sigma_rows.end, t, out);
-        for_isa(
-            isa,
-            #[inline(always)]
-            || floored_softplus(out),
-        );
+        floored_softplus(isa, out);
     }
 }
 
-/// softplus(v) + SIGMA_FLOOR in place: a Gaussian head's sigma.
-#[inline(always)]
-fn floored_softplus(v: &mut [f32]) {
-    for x in v {
-        *x = softplus(*x) + SIGMA_FLOOR;
+/// softplus(v) + SIGMA_FLOOR in place, compiled for `isa`: a Gaussian head's sigma.
+fn floored_softplus(isa: Isa, v: &mut [f32]) {
+    #[inline(always)]
+    fn floored(v: &mut [f32]) {
+        for x in v {
+            *x = softplus(*x) + SIGMA_FLOOR;
+        }
     }
+    for_isa(
+        isa,
+        #[inline(always)]
+        || floored(v),
+    )
 }
 
 /// out = mu + scale * sigma * eps over mu's length, compiled for `isa`.
@@ -814,14 +810,21 @@ fn sample_gaussian(isa: Isa, mu: &[f32], sigma: &[f32], eps: &[f32], scale: f32,
     )
 }
 
-/// out = x * std + mean: a frame back in the waveform's scale.
-#[inline(always)]
-fn denormalise(x: &[f32], std: &[f32], mean: &[f32], out: &mut [f32]) {
-    let n = x.len();
-    let (std, mean, out) = (&std[..n], &mean[..n], &mut out[..n]);
-    for i in 0..n {
-        out[i] = x[i] * std[i] + mean[i];
+/// out = x * std + mean, compiled for `isa`: a frame back in the waveform's scale.
+fn denormalise(isa: Isa, x: &[f32], std: &[f32], mean: &[f32], out: &mut [f32]) {
+    #[inline(always)]
+    fn scale(x: &[f32], std: &[f32], mean: &[f32], out: &mut [f32]) {
+        let n = x.len();
+        let (std, mean, out) = (&std[..n], &mean[..n], &mut out[..n]);
+        for i in 0..n {
+            out[i] = x[i] * std[i] + mean[i];
+        }
     }
+    for_isa(
+        isa,
+        #[inline(always)]
+        || scale(x, std, mean, out),
+    )
 }
 
 fn gaussian_head(

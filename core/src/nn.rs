@@ -135,12 +135,10 @@ pub struct Recurrent {
     cell: Cell,
     input: usize,
     hidden: usize,
-    /// [W_ih | W_hh] over [x; h] for an LSTM, W_ih over x for a GRU.
-    w_in: PackedMatrix,
-    b_in: Vec<f32>,
+    /// [W_ih | W_hh] over [x; h] for an LSTM (its bias b_ih + b_hh), W_ih over x for a GRU.
+    w_in: Dense,
     /// A GRU's W_hh over h (none for an LSTM).
-    w_hh: Option<PackedMatrix>,
-    b_hh: Vec<f32>,
+    w_hh: Option<Dense>,
 }
 
 /// The recurrent state and the cell's scratch. `h` and `c` are padded.
@@ -177,37 +175,25 @@ impl Recurrent {
     ) -> Self {
         let g = cell.gates() * hidden;
         assert!(b_ih.len() == g && b_hh.len() == g);
-        match cell {
-            Cell::Lstm => Recurrent {
-                cell,
-                input,
-                hidden,
-                w_in: PackedMatrix::hstack(g, &[(w_ih, input), (w_hh, hidden)]),
-                b_in: b_ih.iter().zip(b_hh).map(|(a, b)| a + b).collect(),
-                w_hh: None,
-                b_hh: Vec::new(),
-            },
-            Cell::Gru => Recurrent {
-                cell,
-                input,
-                hidden,
-                w_in: PackedMatrix::new(g, input, w_ih),
-                b_in: b_ih.to_vec(),
-                w_hh: Some(PackedMatrix::new(g, hidden, w_hh)),
-                b_hh: b_hh.to_vec(),
-            },
-        }
+        let (w_in, w_hh) = match cell {
+            Cell::Lstm => {
+                let w = PackedMatrix::hstack(g, &[(w_ih, input), (w_hh, hidden)]);
+                let b = b_ih.iter().zip(b_hh).map(|(a, b)| a + b).collect();
+                (Dense { w, b }, None)
+            }
+            Cell::Gru => {
+                (Dense::new(g, input, w_ih, b_ih), Some(Dense::new(g, hidden, w_hh, b_hh)))
+            }
+        };
+        Recurrent { cell, input, hidden, w_in, w_hh }
     }
 
     /// The same cell with its weights in `precision` (as it is if already so, as for
     /// `Dense::with_precision`).
     pub fn with_precision(self, precision: Precision) -> Self {
-        if self.w_in.precision() == precision {
-            return self;
-        }
         Recurrent {
-            w_in: self.w_in.repacked(precision),
-            w_hh: self.w_hh.map(|w| w.repacked(precision)),
+            w_in: self.w_in.with_precision(precision),
+            w_hh: self.w_hh.map(|w| w.with_precision(precision)),
             ..self
         }
     }
@@ -221,8 +207,7 @@ impl Recurrent {
     }
 
     pub fn bytes(&self) -> usize {
-        let w_hh = self.w_hh.as_ref().map_or(0, PackedMatrix::bytes);
-        self.w_in.bytes() + w_hh + (self.b_in.len() + self.b_hh.len()) * 4
+        self.w_in.bytes() + self.w_hh.as_ref().map_or(0, Dense::bytes)
     }
 
     pub fn state(&self) -> CellState {
@@ -231,7 +216,7 @@ impl Recurrent {
         CellState {
             h: pad_vec(self.hidden),
             c: pad_vec(self.hidden),
-            xh: pad_vec(self.w_in.cols()),
+            xh: pad_vec(self.w_in.input()),
             gx: vec![0.0; g],
             gh: vec![0.0; if gru { g } else { 0 }],
         }
@@ -239,40 +224,52 @@ impl Recurrent {
 
     /// One step: `x` is the padded input; updates `s.h` (and `s.c` for an LSTM).
     pub fn step(&self, isa: Isa, x: &[f32], s: &mut CellState) {
+        self.input_mut(s).copy_from_slice(&x[..self.input]);
+        self.step_in_place(isa, s);
+    }
+
+    /// One step on the input already written through `input_mut`.
+    pub fn step_in_place(&self, isa: Isa, s: &mut CellState) {
         let [(rows, _), (hidden_rows, _)] = self.gate_rows();
-        self.load_input(x, s);
+        self.load_hidden(s);
         self.input_gate_rows(isa, 0..rows, s);
         self.hidden_gate_rows(isa, 0..hidden_rows, s);
         self.update(isa, s);
     }
 
-    /// Puts x_t (and an LSTM's h_{t-1} after it) where the input product reads it.
-    pub fn load_input(&self, x: &[f32], s: &mut CellState) {
-        let (i, n) = (self.input, self.hidden);
-        s.xh[..i].copy_from_slice(&x[..i]);
+    /// Where x_t goes: the input product reads it from here, so a caller writes its parts
+    /// straight in rather than into a buffer of its own.
+    pub fn input_mut<'s>(&self, s: &'s mut CellState) -> &'s mut [f32] {
+        &mut s.xh[..self.input]
+    }
+
+    /// Puts an LSTM's h_{t-1} after x_t, where its joined product reads it (a GRU reads
+    /// h from the state).
+    pub fn load_hidden(&self, s: &mut CellState) {
         if self.w_hh.is_none() {
+            let (i, n) = (self.input, self.hidden);
             s.xh[i..i + n].copy_from_slice(&s.h[..n]);
         }
     }
 
-    /// Rows of the input product (`load_input` first): gate pre-activations W_ih x + b_ih,
+    /// Rows of the input product (after `load_hidden`): gate pre-activations W_ih x + b_ih,
     /// an LSTM's with W_hh h + b_hh in them.
     pub fn input_gate_rows(&self, isa: Isa, rows: std::ops::Range<usize>, s: &mut CellState) {
-        self.w_in.matvec_rows(isa, rows.clone(), &s.xh, &self.b_in, &mut s.gx[rows]);
+        self.w_in.forward_rows(isa, rows.clone(), &s.xh, &mut s.gx[rows]);
     }
 
     /// Rows of a GRU's hidden product, W_hh h + b_hh (an LSTM has none).
     pub fn hidden_gate_rows(&self, isa: Isa, rows: std::ops::Range<usize>, s: &mut CellState) {
         if let Some(w_hh) = &self.w_hh {
-            w_hh.matvec_rows(isa, rows.clone(), &s.h, &self.b_hh, &mut s.gh[rows]);
+            w_hh.forward_rows(isa, rows.clone(), &s.h, &mut s.gh[rows]);
         }
     }
 
     /// (rows, bytes a row streams) of the input product and of the hidden one ((0, 0) for
     /// an LSTM).
     pub fn gate_rows(&self) -> [(usize, usize); 2] {
-        let hidden = self.w_hh.as_ref().map_or((0, 0), |w| (w.rows(), w.row_bytes()));
-        [(self.w_in.rows(), self.w_in.row_bytes()), hidden]
+        let size = |w: &Dense| (w.out(), w.row_bytes());
+        [size(&self.w_in), self.w_hh.as_ref().map_or((0, 0), size)]
     }
 
     /// The element-wise update once all gate pre-activations are in, compiled for `isa`.
