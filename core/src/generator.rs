@@ -6,7 +6,7 @@
 use std::ops::Range;
 use std::sync::Arc;
 
-use crate::kernel::{all_finite, for_isa, softplus, Isa};
+use crate::kernel::{all_finite, for_isa, row_group, softplus, Isa};
 use crate::model::{GaussianNet, Model};
 use crate::nn::{pad_vec, CellState, Mlp, MlpScratch};
 use crate::rng::Rng;
@@ -358,8 +358,8 @@ impl Generator {
                     return false;
                 }
                 let wanted = (target - self.job.spent).div_ceil(row_bytes);
-                // Four rows share each load of x in the kernels.
-                let take = wanted.next_multiple_of(4).min(rows - self.job.row);
+                let group = row_group(self.model.storage);
+                let take = wanted.next_multiple_of(group).min(rows - self.job.row);
                 self.run_rows(stage, self.job.row..self.job.row + take);
                 self.job.row += take;
                 self.job.spent += take * row_bytes;

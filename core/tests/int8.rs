@@ -27,9 +27,12 @@ fn product(m: &PackedMatrix, isa: Isa, x: &[f32], b: &[f32]) -> Vec<f32> {
 
 #[test]
 fn int8_products_are_identical_on_every_isa_and_within_rounding_of_the_exact_one() {
-    // Rows past a multiple of four; columns with a 16-, 32- and 48-byte tail past the 64
-    // of the widest step, one step only, and rows longer than one 4096-column block.
-    for (rows, cols) in [(37, 70), (9, 32), (6, 80), (5, 16), (7, 112), (3, 5000)] {
+    // Rows past a multiple of four and of a sixteen-row panel, enough for four panels at a
+    // time and a partial one after them; rows of one 16-column step up to 112, and longer
+    // than one 4096-column block.
+    for (rows, cols) in
+        [(37, 70), (9, 32), (6, 80), (5, 16), (7, 112), (3, 5000), (83, 64), (70, 200)]
+    {
         let mut rng = Rng::new(rows as u64 * 31 + cols as u64);
         let w = random(&mut rng, rows * cols, 0.2);
         let b = random(&mut rng, rows, 0.1);
@@ -40,11 +43,17 @@ fn int8_products_are_identical_on_every_isa_and_within_rounding_of_the_exact_one
         for isa in Isa::available() {
             let y = product(&m, isa, &x, &b);
             assert!(y == want, "{isa:?} {rows}x{cols}: differs from the portable kernel");
-            let mut parts = vec![0.0; rows];
-            for start in 0..rows {
-                m.matvec_rows(isa, start..start + 1, &x, &b, &mut parts[start..]);
+            // Cut into single rows, then into pieces that start and end inside panels.
+            for sizes in [&[1][..], &[7, 13, 19, 1, 35]] {
+                let mut parts = vec![0.0; rows];
+                let (mut start, mut i) = (0, 0);
+                while start < rows {
+                    let end = rows.min(start + sizes[i % sizes.len()]);
+                    m.matvec_rows(isa, start..end, &x, &b, &mut parts[start..]);
+                    (start, i) = (end, i + 1);
+                }
+                assert!(parts == y, "{isa:?} {rows}x{cols}: rows cut as {sizes:?} differ");
             }
-            assert!(parts == y, "{isa:?} {rows}x{cols}: rows cut apart differ");
         }
         // A row's scale rounds it with no more squared error than its largest weight /
         // 127 would (at most half that step per weight), so by Cauchy-Schwarz the weights

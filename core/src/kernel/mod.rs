@@ -27,6 +27,15 @@ pub const fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES
 }
 
+/// Rows the kernels for weights held as `storage` compute in one pass (sharing each load
+/// of the input): a product cut inside such a group computes the group again.
+pub fn row_group(storage: Precision) -> usize {
+    match storage {
+        Precision::Int8 => int8::PANEL,
+        Precision::F32 | Precision::F16 | Precision::Bf16 => 4,
+    }
+}
+
 /// Instruction set a kernel runs with. Chosen once per Generator.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Isa {
@@ -172,8 +181,7 @@ pub struct PackedMatrix {
 }
 
 /// Rows of `cols` values laid out with `stride`, starting at a 64-byte boundary of a
-/// buffer of `zero`s, each row converted by `convert_row`. The heap block never moves with
-/// the Vec, so the offset stays valid.
+/// buffer of `zero`s, each row converted by `convert_row`.
 fn pack_rows<T: Copy>(
     rows: usize,
     cols: usize,
@@ -182,13 +190,20 @@ fn pack_rows<T: Copy>(
     zero: T,
     mut convert_row: impl FnMut(&[f32], &mut [T]),
 ) -> (Vec<T>, usize) {
-    let align = 64 / std::mem::size_of::<T>();
-    let mut storage = vec![zero; rows * stride + align];
-    let offset = storage.as_ptr().align_offset(64).min(align);
+    let (mut storage, offset) = aligned(rows * stride, zero);
     let data = &mut storage[offset..offset + rows * stride];
     for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
         convert_row(src, dst);
     }
+    (storage, offset)
+}
+
+/// A buffer of `zero`s with room for `len` of them from a 64-byte boundary, and the index
+/// of that boundary. The heap block never moves with the Vec, so the index stays valid.
+fn aligned<T: Copy>(len: usize, zero: T) -> (Vec<T>, usize) {
+    let align = 64 / std::mem::size_of::<T>();
+    let storage = vec![zero; len + align];
+    let offset = storage.as_ptr().align_offset(64).min(align);
     (storage, offset)
 }
 
@@ -233,10 +248,9 @@ impl PackedMatrix {
                 (Storage::Bf16(v), o)
             }
             Precision::Int8 => {
-                let mut scales = Vec::with_capacity(rows);
-                let (bytes, o) = pack_rows(rows, cols, stride, weights, int8::ZERO, |src, dst| {
-                    scales.push(int8::quantize_row(src, dst))
-                });
+                let len = int8::panel_bytes(rows, stride);
+                let (mut bytes, o) = aligned(len, int8::ZERO);
+                let scales = int8::pack(rows, cols, stride, weights, &mut bytes[o..o + len]);
                 (Storage::Int8 { bytes, scales }, o)
             }
         };
@@ -256,9 +270,12 @@ impl PackedMatrix {
                 Storage::Bf16(v) => {
                     weights.extend(v[row].iter().map(|&b| half::bf16::from_bits(b).to_f32()))
                 }
-                Storage::Int8 { bytes, scales } => {
-                    weights.extend(bytes[row].iter().map(|&b| int8::dequantize(b, scales[r])))
-                }
+                Storage::Int8 { bytes, scales } => weights.extend((0..self.cols).map(|c| {
+                    int8::dequantize(
+                        bytes[self.offset + int8::position(self.stride, r, c)],
+                        scales[r],
+                    )
+                })),
             }
         }
         Self::with_precision(self.rows, self.cols, &weights, precision)
@@ -327,7 +344,15 @@ impl PackedMatrix {
             Storage::F16(v) => F16_KERNELS.run(isa, &v[span], s, x, bias, y),
             Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[span], s, x, bias, y),
             Storage::Int8 { bytes, scales } => {
-                let m = int8::Rows { bytes: &bytes[span], stride: s, scales: &scales[rows] };
+                // Whole panels: from the one holding the first row to the one holding the last.
+                let panels = rows.start / int8::PANEL..rows.end.div_ceil(int8::PANEL);
+                let (first, last) = (panels.start * int8::PANEL, panels.end * int8::PANEL);
+                let m = int8::Rows {
+                    bytes: &bytes[self.offset + first * s..self.offset + last * s],
+                    stride: s,
+                    scales: &scales[first..last],
+                    first: rows.start - first,
+                };
                 int8::matvec(isa, m, x, bias, y)
             }
         }

@@ -1,11 +1,14 @@
 //! int8 weights. Each row is stored as bytes `q + 128`, with `q = round(w / s)` in
 //! [-127, 127] and `s` the row's scale (its largest weight / 127, or less where clipping
-//! the few largest rounds the rest more finely). Each product quantises its input to 16
-//! bits (one scale for the vector), held as two signed byte planes, `x = 256 hi + lo`, so
-//! that the byte kernels run twice and the sums stay exact integers: the same on every
-//! instruction set and however the rows are cut, with `y = bias + (s * s_x) * dot`
-//! evaluated in one order everywhere. The weights' rounding is the format's error; the
-//! input's is 256 times finer.
+//! the few largest rounds the rest more finely). Rows are held in panels of sixteen: each
+//! 64-byte block of a panel holds four consecutive columns of its sixteen rows (row k's
+//! four bytes at 4k), so that one vector load feeds sixteen rows' sums and no row needs a
+//! horizontal sum of its own (a row of 64 weights is one block's quarter, not a loop).
+//! Each product quantises its input to 16 bits (one scale for the vector), held as two
+//! signed byte planes, `x = 256 hi + lo`, so that the byte kernels run twice and the sums
+//! stay exact integers: the same on every instruction set and however the rows are cut,
+//! with `y = bias + (s * s_x) * dot` evaluated in one order everywhere. The weights'
+//! rounding is the format's error; the input's is 256 times finer.
 
 #[cfg(target_arch = "aarch64")]
 mod neon;
@@ -21,8 +24,24 @@ use super::{math, Isa};
 /// longer rows, which only the largest models have, are summed a block at a time.
 pub const BLOCK: usize = 4096;
 
-/// The stored byte of a zero weight (and of the rows' padding).
+/// The stored byte of a zero weight (and of the rows' and panels' padding).
 pub const ZERO: u8 = 128;
+
+/// Rows of a panel.
+pub const PANEL: usize = 16;
+
+/// Columns of a panel's 64-byte block.
+pub const QUAD: usize = 4;
+
+/// Bytes of `rows` rows of `stride` columns held in panels (the last one padded).
+pub fn panel_bytes(rows: usize, stride: usize) -> usize {
+    rows.div_ceil(PANEL) * PANEL * stride
+}
+
+/// Where weight (`r`, `c`) of rows of `stride` columns lies in their panels.
+pub fn position(stride: usize, r: usize, c: usize) -> usize {
+    (r / PANEL) * PANEL * stride + (c / QUAD) * PANEL * QUAD + (r % PANEL) * QUAD + c % QUAD
+}
 
 /// Largest |x| of the quantised input: 127 * 256, so that both planes fit in a signed byte.
 const INPUT_MAX: f32 = 127.0 * 256.0;
@@ -60,15 +79,28 @@ pub fn quantize_row(src: &[f32], dst: &mut [u8]) -> f32 {
     scale
 }
 
+/// Quantises `rows x cols` row-major weights into panels of rows of `stride` columns in
+/// `dst` (filled with `ZERO`); returns the rows' scales, zero for the panels' padding.
+pub fn pack(rows: usize, cols: usize, stride: usize, weights: &[f32], dst: &mut [u8]) -> Vec<f32> {
+    let mut scales = vec![0.0; rows.div_ceil(PANEL) * PANEL];
+    let mut row = vec![ZERO; cols];
+    for (r, src) in weights.chunks_exact(cols.max(1)).take(rows).enumerate() {
+        scales[r] = quantize_row(src, &mut row);
+        for (c, &byte) in row.iter().enumerate() {
+            dst[position(stride, r, c)] = byte;
+        }
+    }
+    scales
+}
+
 /// The weight a stored byte stands for.
 pub fn dequantize(byte: u8, scale: f32) -> f32 {
     (i32::from(byte) - i32::from(ZERO)) as f32 * scale
 }
 
-/// The input's quantised block: two planes, 64-byte aligned; only the part in use is
+/// The input's quantised block: two planes; only the part in use is
 /// written (not zeroed first: a small product would spend longer clearing 8 KiB than
 /// multiplying).
-#[repr(C, align(64))]
 struct InputBlock {
     hi: [MaybeUninit<i8>; BLOCK],
     lo: [MaybeUninit<i8>; BLOCK],
@@ -80,21 +112,24 @@ pub fn accumulate(y: &mut f32, scale: f32, sx: f32, dot: i64) {
     *y += scale * sx * dot as f32;
 }
 
-/// int8 weight rows as the kernels read them: `scales.len()` rows of `stride` bytes.
+/// int8 weight rows as the kernels read them: whole panels of rows of `stride` bytes, from
+/// the one that holds the first row wanted.
 #[derive(Clone, Copy)]
 pub struct Rows<'a> {
     pub bytes: &'a [u8],
     pub stride: usize,
+    /// The scales of the panels' rows.
     pub scales: &'a [f32],
+    /// The first row wanted, within the first panel: `y[i]` is row `first + i`.
+    pub first: usize,
 }
 
-/// Sums of rows over the columns `cols` against a quantised input block, each added to
-/// its `y` through `accumulate`.
+/// Sums of the panels' rows over the columns `cols` against a quantised input block, each
+/// wanted one added to its `y` through `accumulate`.
 pub struct Dots<'a> {
     pub rows: Rows<'a>,
     pub cols: std::ops::Range<usize>,
-    /// The block's quantised input, `256 hi + lo`, each plane zero-padded to a multiple
-    /// of 64.
+    /// The block's quantised input, `256 hi + lo`.
     pub hi: &'a [i8],
     pub lo: &'a [i8],
     /// The planes' sums, for the offset of the stored bytes.
@@ -103,15 +138,15 @@ pub struct Dots<'a> {
 }
 
 impl Dots<'_> {
-    /// Row `r`'s bytes over the block's columns.
-    pub fn row(&self, r: usize) -> &[u8] {
-        let start = r * self.rows.stride;
-        &self.rows.bytes[start + self.cols.start..start + self.cols.end]
+    /// Panels of rows.
+    pub fn panels(&self) -> usize {
+        self.rows.bytes.len() / (PANEL * self.rows.stride)
     }
 
-    /// Row `r`'s scale.
-    pub fn scale(&self, r: usize) -> f32 {
-        self.rows.scales[r]
+    /// Panel `p`'s 64-byte blocks over the block's columns.
+    pub fn panel(&self, p: usize) -> &[u8] {
+        let start = p * PANEL * self.rows.stride;
+        &self.rows.bytes[start + self.cols.start * PANEL..start + self.cols.end * PANEL]
     }
 
     /// A row's dot product from its stored bytes' sums against each plane:
@@ -120,6 +155,23 @@ impl Dots<'_> {
         let zero = i64::from(ZERO);
         256 * (i64::from(hi) - zero * i64::from(self.sums[0]))
             + (i64::from(lo) - zero * i64::from(self.sums[1]))
+    }
+
+    /// The wanted rows of panel `p`: `y`'s indices and the panel's rows.
+    pub fn wanted(&self, p: usize, y_len: usize) -> (std::ops::Range<usize>, usize) {
+        let row = p * PANEL;
+        let start = row.max(self.rows.first);
+        let end = (row + PANEL).min(self.rows.first + y_len).max(start);
+        (start.saturating_sub(self.rows.first)..end.saturating_sub(self.rows.first), start - row)
+    }
+
+    /// Adds the exact dot products of panel `p`'s rows to those of them `y` wants.
+    pub fn finish(&self, p: usize, dots: &[i64; PANEL], y: &mut [f32]) {
+        let (ys, k0) = self.wanted(p, y.len());
+        let row = p * PANEL + k0;
+        for (i, (out, &dot)) in y[ys].iter_mut().zip(&dots[k0..]).enumerate() {
+            accumulate(out, self.rows.scales[row + i], self.sx, dot);
+        }
     }
 }
 
@@ -171,7 +223,7 @@ fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots,
         y.fill(f32::NAN);
         return;
     }
-    if amax == 0.0 {
+    if amax == 0.0 || y.is_empty() {
         return;
     }
     let (sx, inv) = (amax / INPUT_MAX, INPUT_MAX / amax);
@@ -179,11 +231,8 @@ fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots,
         InputBlock { hi: [MaybeUninit::uninit(); BLOCK], lo: [MaybeUninit::uninit(); BLOCK] };
     for start in (0..stride).step_by(BLOCK) {
         let end = stride.min(start + BLOCK);
-        let (len, padded) = (end - start, (end - start).next_multiple_of(64));
-        let (hi, lo) = (&mut block.hi[..padded], &mut block.lo[..padded]);
-        let sums = quantize_input(&x[start..end], inv, &mut hi[..len], &mut lo[..len]);
-        hi[len..].fill(MaybeUninit::new(0));
-        lo[len..].fill(MaybeUninit::new(0));
+        let (hi, lo) = (&mut block.hi[..end - start], &mut block.lo[..end - start]);
+        let sums = quantize_input(&x[start..end], inv, hi, lo);
         // SAFETY: every element of both planes was written just above.
         let (hi, lo) = unsafe { (written(hi), written(lo)) };
         dots(&Dots { rows: m, cols: start..end, hi, lo, sums, sx }, y);

@@ -1,23 +1,21 @@
-//! The fallback: sixteen independent integer sums per row and plane, which any target
-//! vectorises.
+//! The fallback: each panel's sixteen rows summed against both planes, a 64-byte block at a
+//! time, in plain integer loops.
 
-use super::{accumulate, product, Dots, Rows};
-
-/// A row's sum of its stored bytes times one plane.
-fn plane_sum(row: &[u8], plane: &[i8]) -> i32 {
-    let mut acc = [0i32; 16];
-    for (wc, xc) in row.chunks_exact(16).zip(plane.chunks_exact(16)) {
-        for k in 0..16 {
-            acc[k] += i32::from(wc[k]) * i32::from(xc[k]);
-        }
-    }
-    acc.iter().sum()
-}
+use super::{product, Dots, Rows, PANEL, QUAD};
 
 fn dots(d: &Dots, y: &mut [f32]) {
-    for (r, out) in y.iter_mut().enumerate() {
-        let row = d.row(r);
-        accumulate(out, d.scale(r), d.sx, d.dot(plane_sum(row, d.hi), plane_sum(row, d.lo)));
+    for p in 0..d.panels() {
+        let (mut hi, mut lo) = ([0i32; PANEL], [0i32; PANEL]);
+        for (q, block) in d.panel(p).chunks_exact(PANEL * QUAD).enumerate() {
+            let (h, l) = (&d.hi[q * QUAD..(q + 1) * QUAD], &d.lo[q * QUAD..(q + 1) * QUAD]);
+            for (k, w) in block.chunks_exact(QUAD).enumerate() {
+                for c in 0..QUAD {
+                    hi[k] += i32::from(w[c]) * i32::from(h[c]);
+                    lo[k] += i32::from(w[c]) * i32::from(l[c]);
+                }
+            }
+        }
+        d.finish(p, &std::array::from_fn(|k| d.dot(hi[k], lo[k])), y);
     }
 }
 

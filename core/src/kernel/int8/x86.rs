@@ -1,152 +1,147 @@
-//! AVX2 and AVX-512 VNNI kernels. Four rows per pass share each load of the input's planes.
-//! VNNI's VPDPBUSD multiplies the stored (unsigned) bytes by a signed plane and sums each
-//! four into 32 bits; AVX2 rebuilds the 16-bit input from its planes, restores each weight's
-//! signed level and sums pairs with one VPMADDWD per 16 weights. Both are exact.
+//! AVX2 and AVX-512 VNNI kernels over the panels: each 64-byte block is four columns of
+//! sixteen rows, so a row's sum stays in its own lane. VNNI's VPDPBUSD multiplies a block's
+//! stored (unsigned) bytes by four columns of a signed plane, broadcast, into sixteen
+//! 32-bit row sums; four panels share each broadcast. AVX2 widens a quarter block (four
+//! rows) to the weights' signed 16-bit levels and multiplies it by the input's four 16-bit
+//! values with one VPMADDWD. Both are exact.
 
 use std::arch::x86_64::*;
+use std::mem::MaybeUninit;
 
-use super::{accumulate, product, Dots, Rows, BLOCK, INPUT_MAX};
+use super::{product, Dots, Rows, BLOCK, INPUT_MAX, PANEL, QUAD, ZERO};
 
-/// Adds each row's exact dot product, from `r` on, to `y`.
-#[inline(always)]
-fn finish(d: &Dots, r: usize, dots: &[i64], y: &mut [f32]) {
-    for (k, &dot) in dots.iter().enumerate() {
-        accumulate(&mut y[r + k], d.scale(r + k), d.sx, dot);
+/// Quads of columns the AVX2 kernel sums in 32-bit lanes before adding them up in 64 bits.
+const AVX2_RUN: usize = 256;
+
+// Each AVX2 lane sums two products of |level| <= 127 and |input| <= INPUT_MAX + 127 (its
+// rounding) per quad: over a run they must not overflow.
+const _: () = assert!(AVX2_RUN as i64 * 2 * 127 * (INPUT_MAX as i64 + 127) < i32::MAX as i64);
+
+/// The input as 16-bit integers, `256 hi + lo` (within +-(127 * 256 + 127)).
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn input16<'a>(d: &Dots, buf: &'a mut [MaybeUninit<i16>; BLOCK]) -> &'a [i16] {
+    let n = d.cols.len();
+    for ((out, &h), &l) in buf.iter_mut().zip(d.hi).zip(d.lo) {
+        out.write(256 * i16::from(h) + i16::from(l));
     }
+    // SAFETY: the first n elements were written just above (the planes hold n values).
+    &*(&buf[..n] as *const [MaybeUninit<i16>] as *const [i16])
 }
 
-// The AVX2 kernel's 32-bit lanes each sum BLOCK / 16 pairs of |level| <= 127 times
-// |input| <= INPUT_MAX + 127 (its rounding): they must not overflow.
-const _: () = assert!((BLOCK / 16) as i64 * 2 * 127 * (INPUT_MAX as i64 + 127) < i32::MAX as i64);
-
-/// The sum of a vector's eight 32-bit lanes, in 64 bits (the lanes may each be near
-/// i32's limit).
+/// Every panel over the block with AVX2.
 ///
 /// # Safety
 /// The CPU must support AVX2.
 #[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn hsum256(v: __m256i) -> i64 {
-    let s = _mm256_add_epi64(
-        _mm256_cvtepi32_epi64(_mm256_castsi256_si128(v)),
-        _mm256_cvtepi32_epi64(_mm256_extracti128_si256::<1>(v)),
-    );
-    let s = _mm_add_epi64(_mm256_castsi256_si128(s), _mm256_extracti128_si256::<1>(s));
-    _mm_cvtsi128_si64(s) + _mm_extract_epi64::<1>(s)
-}
-
-/// Rows `r..r + N` over the block with AVX2.
-///
-/// # Safety
-/// The CPU must support AVX2.
-#[target_feature(enable = "avx2")]
-#[inline]
-unsafe fn rows_avx2<const N: usize>(d: &Dots, r: usize, y: &mut [f32]) {
-    let (hp, lp) = (d.hi.as_ptr(), d.lo.as_ptr());
-    let p: [*const u8; N] = std::array::from_fn(|k| d.row(r + k).as_ptr());
+unsafe fn dots_avx2(d: &Dots, y: &mut [f32]) {
+    let mut buf = [MaybeUninit::uninit(); BLOCK];
+    let x = input16(d, &mut buf);
     let flip = _mm_set1_epi8(i8::MIN);
-    let mut acc = [_mm256_setzero_si256(); N];
-    let mut j = 0;
-    while j < d.cols.len() {
-        // The input as 16-bit integers: 256 hi + lo is within +-(127 * 256 + 127).
-        let h = _mm256_cvtepi8_epi16(_mm_loadu_si128(hp.add(j).cast()));
-        let l = _mm256_cvtepi8_epi16(_mm_loadu_si128(lp.add(j).cast()));
-        let x = _mm256_add_epi16(_mm256_slli_epi16::<8>(h), l);
-        for (a, row) in acc.iter_mut().zip(p) {
-            // A stored byte is level + 128: with its top bit flipped, the level as an i8.
-            let w = _mm_xor_si128(_mm_loadu_si128(row.add(j).cast()), flip);
-            *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_cvtepi8_epi16(w), x));
+    let quads = d.cols.len() / QUAD;
+    for p in 0..d.panels() {
+        let block = d.panel(p).as_ptr();
+        let mut dots = [0i64; PANEL];
+        for run in (0..quads).step_by(AVX2_RUN) {
+            // acc[k]'s lanes 2i and 2i + 1 are row 4k + i's (two columns each).
+            let mut acc = [_mm256_setzero_si256(); PANEL / 4];
+            for q in run..quads.min(run + AVX2_RUN) {
+                let xq =
+                    _mm256_set1_epi64x(x.as_ptr().add(q * QUAD).cast::<i64>().read_unaligned());
+                for (k, a) in acc.iter_mut().enumerate() {
+                    // A stored byte is level + 128: with its top bit flipped, the level as an i8.
+                    let w = _mm_loadu_si128(block.add((q * PANEL + 4 * k) * QUAD).cast());
+                    let w = _mm256_cvtepi8_epi16(_mm_xor_si128(w, flip));
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(w, xq));
+                }
+            }
+            for (k, a) in acc.iter().enumerate() {
+                let mut lanes = [0i32; 8];
+                _mm256_storeu_si256(lanes.as_mut_ptr().cast(), *a);
+                for (i, lane) in lanes.iter().enumerate() {
+                    dots[4 * k + i / 2] += i64::from(*lane);
+                }
+            }
         }
-        j += 16;
+        d.finish(p, &dots, y);
     }
-    finish(d, r, &acc.map(|a| hsum256(a)), y);
 }
 
-/// The four accumulators' horizontal sums, in one transposing tree (a quarter of the
-/// shuffles of four separate reductions).
+/// Adds panel `p`'s exact sums against the two planes (`hi`, `lo`: the stored bytes',
+/// a row a lane) to the rows of `y` that want them: `Dots::finish`, sixteen rows at once.
+/// 256 (hi - 128 sum(hi plane)) + (lo - 128 sum(lo plane)) is exact in f64 (below 2^35), so
+/// its one rounding to f32 is the same as the i64's.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
 #[target_feature(enable = "avx512f")]
 #[inline]
-unsafe fn sum4(a: &[__m512i]) -> [i32; 4] {
-    let s01 =
-        _mm512_add_epi32(_mm512_unpacklo_epi32(a[0], a[1]), _mm512_unpackhi_epi32(a[0], a[1]));
-    let s23 =
-        _mm512_add_epi32(_mm512_unpacklo_epi32(a[2], a[3]), _mm512_unpackhi_epi32(a[2], a[3]));
-    // Each 128-bit lane now holds partial sums of rows 0, 1, 2, 3, in that order.
-    let s = _mm512_add_epi32(_mm512_unpacklo_epi64(s01, s23), _mm512_unpackhi_epi64(s01, s23));
-    let h = _mm256_add_epi32(_mm512_castsi512_si256(s), _mm512_extracti64x4_epi64::<1>(s));
-    let q = _mm_add_epi32(_mm256_castsi256_si128(h), _mm256_extracti128_si256::<1>(h));
-    let mut out = [0i32; 4];
-    _mm_storeu_si128(out.as_mut_ptr().cast(), q);
-    out
+unsafe fn finish_avx512(d: &Dots, p: usize, hi: __m512i, lo: __m512i, y: &mut [f32]) {
+    let zero = i32::from(ZERO);
+    let dh = _mm512_sub_epi32(hi, _mm512_set1_epi32(zero * d.sums[0]));
+    let dl = _mm512_sub_epi32(lo, _mm512_set1_epi32(zero * d.sums[1]));
+    let exact = |h: __m256i, l: __m256i| {
+        let h = _mm512_mul_pd(_mm512_cvtepi32_pd(h), _mm512_set1_pd(256.0));
+        _mm256_castps_pd(_mm512_cvtpd_ps(_mm512_add_pd(h, _mm512_cvtepi32_pd(l))))
+    };
+    let low = exact(_mm512_castsi512_si256(dh), _mm512_castsi512_si256(dl));
+    let high = exact(_mm512_extracti64x4_epi64::<1>(dh), _mm512_extracti64x4_epi64::<1>(dl));
+    let dot = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(low), high));
+    let (ys, k0) = d.wanted(p, y.len());
+    let mask = (((1u32 << ys.len()) - 1) << k0) as __mmask16;
+    // Lane k is row p * PANEL + k, y's index row - first: the masked lanes are never read
+    // or written, wherever the pointer to lane 0 falls.
+    let out = y.as_mut_ptr().wrapping_add(ys.start).wrapping_sub(k0);
+    let scale = _mm512_loadu_ps(d.rows.scales.as_ptr().add(p * PANEL));
+    let scale = _mm512_mul_ps(scale, _mm512_set1_ps(d.sx));
+    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), _mm512_mul_ps(scale, dot));
+    _mm512_mask_storeu_ps(out, mask, sum);
 }
 
-/// Rows `r..r + N` (N is 4 or 1) over the block with AVX-512 VNNI.
+/// Panels `p..p + N` over the block with AVX-512 VNNI.
 ///
 /// # Safety
-/// The CPU must support AVX-512F, BW and VNNI.
-#[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
+/// The CPU must support AVX-512F and VNNI.
+#[target_feature(enable = "avx512f,avx512vnni")]
 #[inline]
-unsafe fn rows_vnni<const N: usize>(d: &Dots, r: usize, y: &mut [f32]) {
+unsafe fn panels_vnni<const N: usize>(d: &Dots, p: usize, y: &mut [f32]) {
+    let blocks: [*const u8; N] = std::array::from_fn(|k| d.panel(p + k).as_ptr());
     let (hp, lp) = (d.hi.as_ptr(), d.lo.as_ptr());
-    let p: [*const u8; N] = std::array::from_fn(|k| d.row(r + k).as_ptr());
-    let len = d.cols.len();
-    let mut acc_hi = [_mm512_setzero_si512(); N];
-    let mut acc_lo = [_mm512_setzero_si512(); N];
-    // The last step's columns (a row is a multiple of 16 bytes, the step 64): the masked
-    // load reads nothing past them. The planes are zero there anyway.
-    let tail = len % 64;
-    let full = len - tail;
-    let mut step = |j: usize, w: [__m512i; N]| {
-        let h = _mm512_loadu_si512(hp.add(j).cast());
-        let l = _mm512_loadu_si512(lp.add(j).cast());
+    let mut hi = [_mm512_setzero_si512(); N];
+    let mut lo = [_mm512_setzero_si512(); N];
+    for q in 0..d.cols.len() / QUAD {
+        let h = _mm512_set1_epi32(hp.add(q * QUAD).cast::<i32>().read_unaligned());
+        let l = _mm512_set1_epi32(lp.add(q * QUAD).cast::<i32>().read_unaligned());
         for k in 0..N {
-            acc_hi[k] = _mm512_dpbusd_epi32(acc_hi[k], w[k], h);
-            acc_lo[k] = _mm512_dpbusd_epi32(acc_lo[k], w[k], l);
+            let w = _mm512_loadu_si512(blocks[k].add(q * PANEL * QUAD).cast());
+            hi[k] = _mm512_dpbusd_epi32(hi[k], w, h);
+            lo[k] = _mm512_dpbusd_epi32(lo[k], w, l);
         }
-    };
-    let mut j = 0;
-    while j < full {
-        step(j, std::array::from_fn(|k| _mm512_loadu_si512(p[k].add(j).cast())));
-        j += 64;
     }
-    if tail != 0 {
-        let mask: __mmask64 = (1u64 << tail) - 1;
-        step(j, std::array::from_fn(|k| _mm512_maskz_loadu_epi8(mask, p[k].add(j).cast())));
+    for k in 0..N {
+        finish_avx512(d, p + k, hi[k], lo[k], y);
     }
-    let (hi, lo): ([i32; N], [i32; N]) = if N == 4 {
-        let (h, l) = (sum4(&acc_hi), sum4(&acc_lo));
-        (std::array::from_fn(|k| h[k]), std::array::from_fn(|k| l[k]))
-    } else {
-        (acc_hi.map(|a| _mm512_reduce_add_epi32(a)), acc_lo.map(|a| _mm512_reduce_add_epi32(a)))
-    };
-    finish(d, r, &std::array::from_fn::<i64, N, _>(|k| d.dot(hi[k], lo[k])), y);
 }
 
-/// Four rows per pass, then one at a time.
-macro_rules! dots {
-    ($name:ident, $features:literal, $rows:ident) => {
-        /// # Safety
-        #[doc = concat!("The CPU must support ", $features, ".")]
-        #[target_feature(enable = $features)]
-        unsafe fn $name(d: &Dots, y: &mut [f32]) {
-            let mut r = 0;
-            while r + 4 <= y.len() {
-                $rows::<4>(d, r, y);
-                r += 4;
-            }
-            while r < y.len() {
-                $rows::<1>(d, r, y);
-                r += 1;
-            }
-        }
-    };
+/// Four panels a pass, then one at a time.
+///
+/// # Safety
+/// The CPU must support AVX-512F and VNNI.
+#[target_feature(enable = "avx512f,avx512vnni")]
+unsafe fn dots_vnni(d: &Dots, y: &mut [f32]) {
+    let (panels, mut p) = (d.panels(), 0);
+    while p + 4 <= panels {
+        panels_vnni::<4>(d, p, y);
+        p += 4;
+    }
+    while p < panels {
+        panels_vnni::<1>(d, p, y);
+        p += 1;
+    }
 }
-
-dots!(dots_avx2, "avx2", rows_avx2);
-dots!(dots_vnni, "avx512f,avx512bw,avx512vnni", rows_vnni);
 
 /// # Safety
 /// The CPU must support AVX2 and FMA.
@@ -156,11 +151,11 @@ pub unsafe fn matvec_avx2(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
 }
 
 /// # Safety
-/// The CPU must support AVX-512F. Without VNNI (or BW) the AVX2 kernel runs: every CPU
-/// with AVX-512 has AVX2.
+/// The CPU must support AVX-512F. Without VNNI the AVX2 kernel runs: every CPU with
+/// AVX-512 has AVX2.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn matvec_avx512(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
-    if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512bw") {
+    if is_x86_feature_detected!("avx512vnni") {
         product(m, x, bias, y, |d, y| dots_vnni(d, y))
     } else {
         product(m, x, bias, y, |d, y| dots_avx2(d, y))
