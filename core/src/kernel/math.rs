@@ -64,6 +64,13 @@ pub(crate) fn round_to_u32(y: f32) -> u32 {
     (y + ROUNDER).to_bits().wrapping_sub(ROUNDER.to_bits())
 }
 
+/// round(y) (ties to even) for |y| < 2^22 as an integer, the same way (the sum's exponent
+/// is that of 2^23 throughout, so its bits move by one per integer either side).
+#[inline(always)]
+pub(crate) fn round_to_i32(y: f32) -> i32 {
+    round_to_u32(y) as i32
+}
+
 #[inline(always)]
 pub fn sigmoid(x: f32) -> f32 {
     1.0 / (1.0 + exp(-x))
@@ -154,6 +161,7 @@ mod tests {
         for y in ys {
             assert_eq!(round_small(y), y.round_ties_even(), "round({y})");
             assert_eq!(floor_small(y), y.floor(), "floor({y})");
+            assert_eq!(round_to_i32(y), y.round_ties_even() as i32, "round({y}) as i32");
         }
     }
 }

@@ -193,7 +193,7 @@ fn quantize_input(
     for ((h, l), &v) in hi.iter_mut().zip(lo.iter_mut()).zip(x) {
         // |v * inv| <= INPUT_MAX (to rounding), so `q` is within 127 * 256 + 127: its
         // high part (rounded to nearest) and the rest both fit a signed byte.
-        let q = math::round_small(v * inv) as i32;
+        let q = math::round_to_i32(v * inv);
         let high = (q + 128) >> 8;
         let low = q - 256 * high;
         h.write(high as i8);
