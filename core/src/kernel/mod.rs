@@ -316,9 +316,12 @@ impl PackedMatrix {
         self.stride * self.precision().bytes()
     }
 
-    /// Bytes of weights streamed by one full product.
+    /// Bytes of weights streamed by one full product (int8: whole panels).
     pub fn bytes(&self) -> usize {
-        self.rows * self.row_bytes()
+        match self.storage {
+            Storage::Int8 { .. } => int8::panel_bytes(self.rows, self.stride),
+            _ => self.rows * self.row_bytes(),
+        }
     }
 
     /// y[i] = bias[r] + W[r, :] . x for the rows r in `rows`, i = r - rows.start.
