@@ -9,7 +9,9 @@ use common::reference::Reference;
 use common::{all_small_configs, random_model, small_config};
 use vrnn_core::kernel::{activate, all_finite, Activation};
 use vrnn_core::nn::{pad_vec, Recurrent};
-use vrnn_core::{Cell, Generator, Isa, Latent, Model, Output, PosteriorZ, Rng, StepNoise};
+use vrnn_core::{
+    Cell, Generator, Isa, Latent, Model, Output, PosteriorZ, Precision, Rng, StepNoise,
+};
 
 fn close(a: f32, b: f64, tol: f64) -> bool {
     (a as f64 - b).abs() <= tol * (1.0 + b.abs())
@@ -284,8 +286,13 @@ fn ln_is_accurate_for_every_positive_normal_float() {
 
 #[test]
 fn a_step_cut_into_pieces_equals_a_whole_step() {
-    for (n, config) in all_small_configs().into_iter().enumerate() {
-        let model = Arc::new(Model::from_file(&random_model(&config, 300 + n as u64)));
+    // int8 products are cut on their sixteen-row panels; the others on groups of four.
+    let precisions = [Precision::F32, Precision::Int8];
+    for (n, (config, precision)) in
+        all_small_configs().into_iter().flat_map(|c| precisions.map(|p| (c.clone(), p))).enumerate()
+    {
+        let file = random_model(&config, 300 + n as u64);
+        let model = Arc::new(Model::from_file_with(&file, precision).unwrap());
         let mut whole = Generator::new(model.clone(), 9);
         let mut pieces = Generator::new(model, 9);
         let mut cuts = Rng::new(n as u64);
@@ -301,8 +308,13 @@ fn a_step_cut_into_pieces_equals_a_whole_step() {
                 target += (cuts.uniform() * cost as f32 / 8.0) as usize;
                 calls += 1;
             }
-            assert!(calls > 1 && !pieces.stepping(), "{}: not cut", config.variant_name());
-            assert_eq!(pieces.frame(), &want[..], "{} {:?}", config.variant_name(), config.cell);
+            assert!(
+                calls > 1 && !pieces.stepping(),
+                "{} {precision}: not cut",
+                config.variant_name()
+            );
+            let name = config.variant_name();
+            assert_eq!(pieces.frame(), &want[..], "{name} {:?} {precision}", config.cell);
         }
     }
 }
