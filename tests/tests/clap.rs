@@ -257,20 +257,23 @@ fn the_plugin_plays_exactly_what_trainer_sample_renders() {
 }
 
 #[test]
-fn a_saved_half_precision_setting_is_restored_and_played() {
-    let mut s = Session::new(&clap(), 48_000.0, 512);
-    let mut json = state_json(&s.save_state());
-    assert_eq!(json["fields"]["precision"], serde_json::json!("\"f32\""), "{json}");
-    json["fields"]["precision"] = serde_json::json!("\"f16\"");
-    s.load_state(&state_bytes(&json));
-    s.activate(48_000.0);
-    let [l, _] = s.render(48_000, || 512, &[]);
-    assert!(l == trainer_sample(vrnn_core::Precision::F16), "plugin f16 output differs");
-    assert!(l != trainer_sample(vrnn_core::Precision::F32), "f16 weights change the output");
-    assert_eq!(state_json(&s.save_state())["fields"]["precision"], serde_json::json!("\"f16\""));
+fn a_saved_weights_setting_is_restored_and_played() {
+    use vrnn_core::Precision;
+    for precision in [Precision::F16, Precision::Int8] {
+        let mut s = Session::new(&clap(), 48_000.0, 512);
+        let mut json = state_json(&s.save_state());
+        assert_eq!(json["fields"]["precision"], serde_json::json!("\"f32\""), "{json}");
+        let saved = serde_json::json!(format!("\"{precision}\""));
+        json["fields"]["precision"] = saved.clone();
+        s.load_state(&state_bytes(&json));
+        s.activate(48_000.0);
+        let [l, _] = s.render(48_000, || 512, &[]);
+        assert!(l == trainer_sample(precision), "plugin {precision} output differs");
+        assert!(l != trainer_sample(Precision::F32), "{precision} weights change the output");
+        assert_eq!(state_json(&s.save_state())["fields"]["precision"], saved);
+    }
 }
 
-/// A pitch-bend message for `value` in -1..=1 (full range down to full range up).
 fn bend(value: f64) -> Event {
     let raw = ((value + 1.0) * 8192.0).round().clamp(0.0, 16383.0) as u16;
     Event::Midi([0xE0, (raw & 0x7F) as u8, (raw >> 7) as u8])
