@@ -8,6 +8,7 @@ mod int8;
 mod math;
 #[cfg(target_arch = "aarch64")]
 mod neon;
+mod pages;
 mod portable;
 mod precision;
 mod wide;
@@ -18,6 +19,8 @@ pub(crate) use math::round_to_u32;
 pub use math::{exp, ln, sigmoid, softplus, tanh};
 pub use precision::Precision;
 pub use wide::wide;
+
+use pages::aligned;
 
 /// Column padding of packed rows: 16 f32 = 64 bytes, one AVX-512 register or cache line.
 pub const LANES: usize = 16;
@@ -195,15 +198,6 @@ fn pack_rows<T: Copy>(
     for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
         convert_row(src, dst);
     }
-    (storage, offset)
-}
-
-/// A buffer of `zero`s with room for `len` of them from a 64-byte boundary, and the index
-/// of that boundary. The heap block never moves with the Vec, so the index stays valid.
-fn aligned<T: Copy>(len: usize, zero: T) -> (Vec<T>, usize) {
-    let align = 64 / std::mem::size_of::<T>();
-    let storage = vec![zero; len + align];
-    let offset = storage.as_ptr().align_offset(64).min(align);
     (storage, offset)
 }
 
