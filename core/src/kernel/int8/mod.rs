@@ -106,10 +106,10 @@ struct InputBlock {
     lo: [MaybeUninit<i8>; BLOCK],
 }
 
-/// `y += (scale * sx) * dot`: the one place a row's integer sum becomes a float.
+/// `base + (scale * sx) * dot`: the one place a row's integer sum becomes a float.
 #[inline(always)]
-pub fn accumulate(y: &mut f32, scale: f32, sx: f32, dot: i64) {
-    *y += scale * sx * dot as f32;
+pub fn accumulate(base: f32, scale: f32, sx: f32, dot: i64) -> f32 {
+    base + scale * sx * dot as f32
 }
 
 /// int8 weight rows as the kernels read them: whole panels of rows of `stride` bytes, from
@@ -125,7 +125,8 @@ pub struct Rows<'a> {
 }
 
 /// Sums of the panels' rows over the columns `cols` against a quantised input block, each
-/// wanted one added to its `y` through `accumulate`.
+/// wanted one added through `accumulate` to its bias (the first block) or its `y` (later
+/// ones): `y = bias; y += ...` for every block, without copying the bias first.
 pub struct Dots<'a> {
     pub rows: Rows<'a>,
     pub cols: std::ops::Range<usize>,
@@ -135,6 +136,8 @@ pub struct Dots<'a> {
     /// The planes' sums, for the offset of the stored bytes.
     pub sums: [i32; 2],
     pub sx: f32,
+    /// The rows' biases, for the first block; `None` for later ones.
+    pub bias: Option<&'a [f32]>,
 }
 
 impl Dots<'_> {
@@ -169,8 +172,9 @@ impl Dots<'_> {
     pub fn finish(&self, p: usize, dots: &[i64; PANEL], y: &mut [f32]) {
         let (ys, k0) = self.wanted(p, y.len());
         let row = p * PANEL + k0;
-        for (i, (out, &dot)) in y[ys].iter_mut().zip(&dots[k0..]).enumerate() {
-            accumulate(out, self.rows.scales[row + i], self.sx, dot);
+        let base = |i: usize, y: f32| self.bias.map_or(y, |b| b[i]);
+        for (i, (out, &dot)) in y[ys.clone()].iter_mut().zip(&dots[k0..]).enumerate() {
+            *out = accumulate(base(ys.start + i, *out), self.rows.scales[row + i], self.sx, dot);
         }
     }
 }
@@ -216,7 +220,6 @@ unsafe fn written(plane: &[MaybeUninit<i8>]) -> &[i8] {
 /// `target_feature` wrapper so that the input's quantisation is vectorised for it too.
 #[inline(always)]
 fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots, &mut [f32])) {
-    y.copy_from_slice(bias);
     let (stride, amax) = (m.stride, abs_max(&x[..m.stride]));
     if !amax.is_finite() {
         // A non-finite input makes every output non-finite, as it would in f32.
@@ -224,6 +227,7 @@ fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots,
         return;
     }
     if amax == 0.0 || y.is_empty() {
+        y.copy_from_slice(bias);
         return;
     }
     let (sx, inv) = (amax / INPUT_MAX, INPUT_MAX / amax);
@@ -235,7 +239,8 @@ fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots,
         let sums = quantize_input(&x[start..end], inv, hi, lo);
         // SAFETY: every element of both planes was written just above.
         let (hi, lo) = unsafe { (written(hi), written(lo)) };
-        dots(&Dots { rows: m, cols: start..end, hi, lo, sums, sx }, y);
+        let bias = (start == 0).then_some(bias);
+        dots(&Dots { rows: m, cols: start..end, hi, lo, sums, sx, bias }, y);
     }
 }
 

@@ -97,7 +97,12 @@ unsafe fn finish_avx512(d: &Dots, p: usize, hi: __m512i, lo: __m512i, y: &mut [f
     let out = y.as_mut_ptr().wrapping_add(ys.start).wrapping_sub(k0);
     let scale = _mm512_loadu_ps(d.rows.scales.as_ptr().add(p * PANEL));
     let scale = _mm512_mul_ps(scale, _mm512_set1_ps(d.sx));
-    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, out), _mm512_mul_ps(scale, dot));
+    // The first block adds to the bias, later ones to what y holds.
+    let base = match d.bias {
+        Some(b) => _mm512_maskz_loadu_ps(mask, b.as_ptr().wrapping_add(ys.start).wrapping_sub(k0)),
+        None => _mm512_maskz_loadu_ps(mask, out),
+    };
+    let sum = _mm512_add_ps(base, _mm512_mul_ps(scale, dot));
     _mm512_mask_storeu_ps(out, mask, sum);
 }
 
