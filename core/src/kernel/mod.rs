@@ -30,8 +30,9 @@ pub const fn padded(n: usize) -> usize {
     n.div_ceil(LANES) * LANES
 }
 
-/// Rows the kernels for weights held as `storage` compute in one pass (sharing each load
-/// of the input): a product cut inside such a group computes the group again.
+/// Rows a piece of a product held as `storage` should be a multiple of: the int8 kernels
+/// compute whole sixteen-row panels (a cut inside one computes it twice); the others share
+/// each load of the input among at least four rows.
 pub fn row_group(storage: Precision) -> usize {
     match storage {
         Precision::Int8 => int8::PANEL,
@@ -341,15 +342,7 @@ impl PackedMatrix {
             Storage::F16(v) => F16_KERNELS.run(isa, &v[span], s, x, bias, y),
             Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[span], s, x, bias, y),
             Storage::Int8 { bytes, scales } => {
-                // Whole panels: from the one holding the first row to the one holding the last.
-                let panels = rows.start / int8::PANEL..rows.end.div_ceil(int8::PANEL);
-                let (first, last) = (panels.start * int8::PANEL, panels.end * int8::PANEL);
-                let m = int8::Rows {
-                    bytes: &bytes[self.offset + first * s..self.offset + last * s],
-                    stride: s,
-                    scales: &scales[first..last],
-                    first: rows.start - first,
-                };
+                let m = int8::Rows::covering(bytes, self.offset, s, scales, rows);
                 int8::matvec(isa, m, x, bias, y)
             }
         }

@@ -124,6 +124,26 @@ pub struct Rows<'a> {
     pub first: usize,
 }
 
+impl<'a> Rows<'a> {
+    /// The panels holding `rows` of a matrix whose panels start at `bytes[offset]`.
+    pub fn covering(
+        bytes: &'a [u8],
+        offset: usize,
+        stride: usize,
+        scales: &'a [f32],
+        rows: std::ops::Range<usize>,
+    ) -> Self {
+        let first = rows.start / PANEL * PANEL;
+        let last = rows.end.div_ceil(PANEL) * PANEL;
+        Rows {
+            bytes: &bytes[offset + first * stride..offset + last * stride],
+            stride,
+            scales: &scales[first..last],
+            first: rows.start - first,
+        }
+    }
+}
+
 /// Sums of the panels' rows over the columns `cols` against a quantised input block, each
 /// wanted one added through `accumulate` to its bias (the first block) or its `y` (later
 /// ones): `y = bias; y += ...` for every block, without copying the bias first.
@@ -165,16 +185,22 @@ impl Dots<'_> {
         let row = p * PANEL;
         let start = row.max(self.rows.first);
         let end = (row + PANEL).min(self.rows.first + y_len).max(start);
-        (start.saturating_sub(self.rows.first)..end.saturating_sub(self.rows.first), start - row)
+        (start - self.rows.first..end - self.rows.first, start - row)
     }
 
     /// Adds the exact dot products of panel `p`'s rows to those of them `y` wants.
     pub fn finish(&self, p: usize, dots: &[i64; PANEL], y: &mut [f32]) {
         let (ys, k0) = self.wanted(p, y.len());
-        let row = p * PANEL + k0;
-        let base = |i: usize, y: f32| self.bias.map_or(y, |b| b[i]);
-        for (i, (out, &dot)) in y[ys.clone()].iter_mut().zip(&dots[k0..]).enumerate() {
-            *out = accumulate(base(ys.start + i, *out), self.rows.scales[row + i], self.sx, dot);
+        let rows = dots[k0..].iter().zip(&self.rows.scales[p * PANEL + k0..]);
+        let sx = self.sx;
+        let outs = y[ys.clone()].iter_mut();
+        match self.bias {
+            Some(bias) => outs.zip(&bias[ys]).zip(rows).for_each(|((out, &b), (&dot, &s))| {
+                *out = accumulate(b, s, sx, dot);
+            }),
+            None => {
+                outs.zip(rows).for_each(|(out, (&dot, &s))| *out = accumulate(*out, s, sx, dot))
+            }
         }
     }
 }

@@ -92,17 +92,14 @@ unsafe fn finish_avx512(d: &Dots, p: usize, hi: __m512i, lo: __m512i, y: &mut [f
     let dot = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(low), high));
     let (ys, k0) = d.wanted(p, y.len());
     let mask = (((1u32 << ys.len()) - 1) << k0) as __mmask16;
-    // Lane k is row p * PANEL + k, y's index row - first: the masked lanes are never read
-    // or written, wherever the pointer to lane 0 falls.
+    // Lane k is row p * PANEL + k, index ys.start + k - k0 of y and of the bias: the masked
+    // lanes are never read or written, wherever the pointer to lane 0 falls. The first
+    // block adds to the bias, later ones to what y holds.
+    let base = d.bias.map_or(y.as_ptr(), <[f32]>::as_ptr).wrapping_add(ys.start).wrapping_sub(k0);
     let out = y.as_mut_ptr().wrapping_add(ys.start).wrapping_sub(k0);
     let scale = _mm512_loadu_ps(d.rows.scales.as_ptr().add(p * PANEL));
     let scale = _mm512_mul_ps(scale, _mm512_set1_ps(d.sx));
-    // The first block adds to the bias, later ones to what y holds.
-    let base = match d.bias {
-        Some(b) => _mm512_maskz_loadu_ps(mask, b.as_ptr().wrapping_add(ys.start).wrapping_sub(k0)),
-        None => _mm512_maskz_loadu_ps(mask, out),
-    };
-    let sum = _mm512_add_ps(base, _mm512_mul_ps(scale, dot));
+    let sum = _mm512_add_ps(_mm512_maskz_loadu_ps(mask, base), _mm512_mul_ps(scale, dot));
     _mm512_mask_storeu_ps(out, mask, sum);
 }
 
