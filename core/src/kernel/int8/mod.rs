@@ -213,7 +213,7 @@ fn abs_max(x: &[f32]) -> f32 {
 
 /// Quantises `x` by `inv` into the two planes; returns their sums.
 #[inline(always)]
-fn quantize_input(
+pub fn quantize_input(
     x: &[f32],
     inv: f32,
     hi: &mut [MaybeUninit<i8>],
@@ -242,10 +242,18 @@ unsafe fn written(plane: &[MaybeUninit<i8>]) -> &[i8] {
     &*(plane as *const [MaybeUninit<i8>] as *const [i8])
 }
 
-/// The whole product with one instruction set's `dots`: inlined into each kernel's
-/// `target_feature` wrapper so that the input's quantisation is vectorised for it too.
+/// The whole product with one instruction set's `quantize` (`quantize_input`'s integers)
+/// and `dots`: inlined into each kernel's `target_feature` wrapper so that the input's
+/// quantisation is vectorised for it too.
 #[inline(always)]
-fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots, &mut [f32])) {
+fn product(
+    m: Rows,
+    x: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+    quantize: impl Fn(&[f32], f32, &mut [MaybeUninit<i8>], &mut [MaybeUninit<i8>]) -> [i32; 2],
+    dots: impl Fn(&Dots, &mut [f32]),
+) {
     let (stride, amax) = (m.stride, abs_max(&x[..m.stride]));
     if !amax.is_finite() {
         // A non-finite input makes every output non-finite, as it would in f32.
@@ -262,7 +270,7 @@ fn product(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32], dots: impl Fn(&Dots,
     for start in (0..stride).step_by(BLOCK) {
         let end = stride.min(start + BLOCK);
         let (hi, lo) = (&mut block.hi[..end - start], &mut block.lo[..end - start]);
-        let sums = quantize_input(&x[start..end], inv, hi, lo);
+        let sums = quantize(&x[start..end], inv, hi, lo);
         // SAFETY: every element of both planes was written just above.
         let (hi, lo) = unsafe { (written(hi), written(lo)) };
         let bias = (start == 0).then_some(bias);

@@ -7,7 +7,7 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
-use super::{product, Dots, Rows, PANEL, QUAD, ZERO};
+use super::{product, quantize_input, Dots, Rows, PANEL, QUAD, ZERO};
 
 /// `acc + dot4(a, b)` per 32-bit lane (SDOT; its intrinsic is not stable yet).
 #[inline(always)]
@@ -75,8 +75,8 @@ dots_kernel!(dots_widening, "neon", widening_dot);
 #[target_feature(enable = "neon")]
 pub unsafe fn matvec(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
     if std::arch::is_aarch64_feature_detected!("dotprod") {
-        product(m, x, bias, y, |d, y| dots_sdot(d, y))
+        product(m, x, bias, y, quantize_input, |d, y| dots_sdot(d, y))
     } else {
-        product(m, x, bias, y, |d, y| dots_widening(d, y))
+        product(m, x, bias, y, quantize_input, |d, y| dots_widening(d, y))
     }
 }

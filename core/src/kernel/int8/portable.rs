@@ -1,7 +1,7 @@
 //! The fallback: each panel's sixteen rows summed against both planes, a 64-byte block at a
 //! time, in plain integer loops.
 
-use super::{product, Dots, Rows, PANEL, QUAD};
+use super::{product, quantize_input, Dots, Rows, PANEL, QUAD};
 
 fn dots(d: &Dots, y: &mut [f32]) {
     for p in 0..d.panels() {
@@ -20,5 +20,5 @@ fn dots(d: &Dots, y: &mut [f32]) {
 }
 
 pub fn matvec(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
-    product(m, x, bias, y, dots)
+    product(m, x, bias, y, quantize_input, dots)
 }
