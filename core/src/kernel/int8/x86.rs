@@ -1,9 +1,10 @@
-//! AVX2 and AVX-512 VNNI kernels over the panels: each 64-byte block is four columns of
-//! sixteen rows, so a row's sum stays in its own lane. VNNI's VPDPBUSD multiplies a block's
-//! stored (unsigned) bytes by four columns of a signed plane, broadcast, into sixteen
-//! 32-bit row sums; four panels share each broadcast. AVX2 widens a quarter block (four
-//! rows) to the weights' signed 16-bit levels and multiplies it by the input's four 16-bit
-//! values with one VPMADDWD. Both are exact.
+//! AVX2, AVX-VNNI and AVX-512 VNNI kernels over the panels: each 64-byte block is four
+//! columns of sixteen rows, so a row's sum stays in its own lane. VNNI's VPDPBUSD multiplies
+//! a block's stored (unsigned) bytes by four columns of a signed plane, broadcast, into
+//! sixteen 32-bit row sums; four panels share each broadcast. AVX-VNNI (Intel's client
+//! cores, which lack AVX-512) does the same on each half block with 256-bit vectors. Plain
+//! AVX2 widens a quarter block (four rows) to the weights' signed 16-bit levels and
+//! multiplies it by the input's four 16-bit values with one VPMADDWD. All are exact.
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -188,11 +189,113 @@ unsafe fn dots_vnni(d: &Dots, y: &mut [f32]) {
     }
 }
 
+/// Panels `p..p + N` over the block with 256-bit VPDPBUSD (`dp`): a block's two halves are
+/// its rows 0-7 and 8-15, each summed against both planes. Two panels a pass keep the
+/// accumulators, broadcasts and loads within AVX2's sixteen registers.
+#[inline(always)]
+unsafe fn panels_256<const N: usize>(
+    d: &Dots,
+    p: usize,
+    y: &mut [f32],
+    dp: impl Fn(__m256i, __m256i, __m256i) -> __m256i,
+) {
+    let blocks: [*const u8; N] = std::array::from_fn(|k| d.panel(p + k).as_ptr());
+    let (hp, lp) = (d.hi.as_ptr(), d.lo.as_ptr());
+    // acc[k][2 * plane + half]: plane 0 the high one; half 0 rows 0-7.
+    let mut acc = [[_mm256_setzero_si256(); 4]; N];
+    for q in 0..d.cols.len() / QUAD {
+        let h = _mm256_set1_epi32(hp.add(q * QUAD).cast::<i32>().read_unaligned());
+        let l = _mm256_set1_epi32(lp.add(q * QUAD).cast::<i32>().read_unaligned());
+        for (k, a) in acc.iter_mut().enumerate() {
+            for half in 0..2 {
+                let w = _mm256_loadu_si256(blocks[k].add(q * PANEL * QUAD + 32 * half).cast());
+                a[half] = dp(a[half], w, h);
+                a[2 + half] = dp(a[2 + half], w, l);
+            }
+        }
+    }
+    for (k, a) in acc.iter().enumerate() {
+        for half in 0..2 {
+            finish_256(d, p + k, half, a[half], a[2 + half], y);
+        }
+    }
+}
+
+/// `finish_avx512` for half a panel (rows 8 half .. 8 half + 8) from 256-bit sums, the same
+/// arithmetic in the same order, under AVX2's masked loads and stores.
+///
+/// # Safety
+/// The CPU must support AVX2.
+#[target_feature(enable = "avx2")]
+#[inline]
+unsafe fn finish_256(d: &Dots, p: usize, half: usize, hi: __m256i, lo: __m256i, y: &mut [f32]) {
+    let zero = i32::from(ZERO);
+    let dh = _mm256_sub_epi32(hi, _mm256_set1_epi32(zero * d.sums[0]));
+    let dl = _mm256_sub_epi32(lo, _mm256_set1_epi32(zero * d.sums[1]));
+    let exact = |h: __m128i, l: __m128i| {
+        let h = _mm256_mul_pd(_mm256_cvtepi32_pd(h), _mm256_set1_pd(256.0));
+        _mm256_cvtpd_ps(_mm256_add_pd(h, _mm256_cvtepi32_pd(l)))
+    };
+    let low = exact(_mm256_castsi256_si128(dh), _mm256_castsi256_si128(dl));
+    let high = exact(_mm256_extracti128_si256::<1>(dh), _mm256_extracti128_si256::<1>(dl));
+    let dot = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(low), high);
+    let (ys, k0) = d.wanted(p, y.len());
+    // Lane i is row 8 half + i of the panel: wanted if within k0..k0 + ys.len().
+    let lane = _mm256_add_epi32(
+        _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+        _mm256_set1_epi32(8 * half as i32),
+    );
+    let from = _mm256_cmpgt_epi32(lane, _mm256_set1_epi32(k0 as i32 - 1));
+    let to = _mm256_cmpgt_epi32(_mm256_set1_epi32((k0 + ys.len()) as i32), lane);
+    let mask = _mm256_and_si256(from, to);
+    // As in `finish_avx512`: the masked lanes are never read or written.
+    let shift = (ys.start + 8 * half).wrapping_sub(k0);
+    let base = d.bias.map_or(y.as_ptr(), <[f32]>::as_ptr).wrapping_add(shift);
+    let out = y.as_mut_ptr().wrapping_add(shift);
+    let scale = _mm256_loadu_ps(d.rows.scales.as_ptr().add(p * PANEL + 8 * half));
+    let scale = _mm256_mul_ps(scale, _mm256_set1_ps(d.sx));
+    let sum = _mm256_add_ps(_mm256_maskload_ps(base, mask), _mm256_mul_ps(scale, dot));
+    _mm256_maskstore_ps(out, mask, sum);
+}
+
+/// Two panels a pass with 256-bit VPDPBUSD, then the last one alone.
+#[inline(always)]
+unsafe fn dots_256(
+    d: &Dots,
+    y: &mut [f32],
+    dp: impl Fn(__m256i, __m256i, __m256i) -> __m256i + Copy,
+) {
+    let (panels, mut p) = (d.panels(), 0);
+    while p + 2 <= panels {
+        panels_256::<2>(d, p, y, dp);
+        p += 2;
+    }
+    if p < panels {
+        panels_256::<1>(d, p, y, dp);
+    }
+}
+
+/// The product on CPUs with AVX-VNNI but not AVX-512 (Intel's client cores from Alder Lake):
+/// the VEX form of VPDPBUSD on 256-bit vectors, twice the AVX2 kernel's rate.
+///
+/// # Safety
+/// The CPU must support AVX2, FMA and AVX-VNNI.
+#[target_feature(enable = "avx2,fma,avxvnni")]
+unsafe fn avx_vnni(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    product(m, x, bias, y, quantize_input, |d, y| {
+        dots_256(d, y, |a, w, x| _mm256_dpbusd_avx_epi32(a, w, x))
+    })
+}
+
 /// # Safety
 /// The CPU must support AVX2 and FMA.
 #[target_feature(enable = "avx2,fma")]
 pub unsafe fn matvec_avx2(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
-    product(m, x, bias, y, quantize_input, |d, y| dots_avx2(d, y))
+    if is_x86_feature_detected!("avxvnni") {
+        avx_vnni(m, x, bias, y)
+    } else {
+        product(m, x, bias, y, quantize_input, |d, y| dots_avx2(d, y))
+    }
 }
 
 /// # Safety
@@ -212,4 +315,56 @@ pub unsafe fn matvec_avx512(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
 #[target_feature(enable = "avx512f,avx512bw,avx512vnni")]
 unsafe fn vnni(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
     product(m, x, bias, y, |x, inv, hi, lo| quantize_avx512(x, inv, hi, lo), |d, y| dots_vnni(d, y))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::super::{pack, panel_bytes, portable, Rows, ZERO};
+    use super::*;
+    use crate::kernel::padded;
+    use crate::Rng;
+
+    /// The AVX-VNNI kernel's loop through AVX-512 VL's EVEX form of the same instruction
+    /// (same operation, other encoding), which CPUs with AVX-512 VNNI run: they lack AVX-VNNI.
+    #[target_feature(enable = "avx2,fma,avx512f,avx512vl,avx512vnni")]
+    unsafe fn evex_256(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
+        product(m, x, bias, y, quantize_input, |d, y| {
+            dots_256(d, y, |a, w, x| _mm256_dpbusd_epi32(a, w, x))
+        })
+    }
+
+    #[test]
+    fn the_256_bit_vnni_loop_gives_the_portable_sums() {
+        if !is_x86_feature_detected!("avx512vl") || !is_x86_feature_detected!("avx512vnni") {
+            eprintln!("skipped: no AVX-512 VNNI on this CPU");
+            return;
+        }
+        // One panel, two (a pair), three (a pair and one alone), partial ones; rows longer
+        // than an input block.
+        for (rows, cols) in [(16, 64), (37, 70), (48, 200), (5, 16), (83, 64), (3, 5000)] {
+            let mut rng = Rng::new(rows as u64 * 7 + cols as u64);
+            let w: Vec<f32> = (0..rows * cols).map(|_| rng.gaussian() * 0.2).collect();
+            let bias: Vec<f32> = (0..rows).map(|_| rng.gaussian() * 0.1).collect();
+            let mut x = vec![0.0; padded(cols)];
+            x[..cols].iter_mut().for_each(|v| *v = rng.gaussian());
+            let stride = padded(cols);
+            let mut bytes = vec![ZERO; panel_bytes(rows, stride)];
+            let scales = pack(rows, cols, stride, &w, &mut bytes);
+            let whole = |r: std::ops::Range<usize>| Rows::covering(&bytes, 0, stride, &scales, r);
+            let mut want = vec![0.0; rows];
+            portable::matvec(whole(0..rows), &x, &bias, &mut want);
+            // Whole, and cut into pieces that start and end inside panels.
+            for size in [rows, 13] {
+                let mut got = vec![0.0; rows];
+                for start in (0..rows).step_by(size) {
+                    let end = rows.min(start + size);
+                    // SAFETY: the CPU has the features (checked above).
+                    unsafe {
+                        evex_256(whole(start..end), &x, &bias[start..end], &mut got[start..end])
+                    };
+                }
+                assert!(got == want, "{rows}x{cols} in pieces of {size}: differs from portable");
+            }
+        }
+    }
 }
