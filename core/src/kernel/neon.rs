@@ -4,6 +4,8 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
+use super::{segment, LANES};
+
 #[inline(always)]
 unsafe fn load4_f32(p: *const f32) -> float32x4_t {
     vld1q_f32(p)
@@ -26,31 +28,38 @@ unsafe fn load4_bf16(p: *const u16) -> float32x4_t {
 }
 
 macro_rules! matvec_kernel {
-    ($name:ident, $t:ty, $load:ident) => {
+    ($name:ident, $t:ty, $load:ident, $panels:literal) => {
         /// # Safety
-        /// The CPU must support NEON; `w` holds `y.len()` rows of `stride` (a multiple of
-        /// 16), and `x` at least `stride` values.
+        /// The CPU must support NEON; `w` holds rows `first..first + y.len()` of `stride` (a
+        /// multiple of 16), and `x` at least `stride` values.
         #[target_feature(enable = "neon")]
-        pub unsafe fn $name(w: &[$t], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+        pub unsafe fn $name(
+            w: &[$t],
+            stride: usize,
+            first: usize,
+            x: &[f32],
+            bias: &[f32],
+            y: &mut [f32],
+        ) {
             let (wp, xp) = (w.as_ptr(), x.as_ptr());
-            for (r, out) in y.iter_mut().enumerate() {
-                let p = wp.add(r * stride);
+            for (i, out) in y.iter_mut().enumerate() {
                 let mut acc = [vdupq_n_f32(0.0); 4];
                 let mut j = 0;
                 while j < stride {
+                    let p = wp.add(segment($panels, stride, first + i, j / LANES));
                     for k in 0..4 {
-                        let o = j + 4 * k;
-                        acc[k] = vfmaq_f32(acc[k], $load(p.add(o)), vld1q_f32(xp.add(o)));
+                        let o = 4 * k;
+                        acc[k] = vfmaq_f32(acc[k], $load(p.add(o)), vld1q_f32(xp.add(j + o)));
                     }
-                    j += 16;
+                    j += LANES;
                 }
                 let s = vaddq_f32(vaddq_f32(acc[0], acc[1]), vaddq_f32(acc[2], acc[3]));
-                *out = bias[r] + vaddvq_f32(s);
+                *out = bias[i] + vaddvq_f32(s);
             }
         }
     };
 }
 
-matvec_kernel!(matvec_f32, f32, load4_f32);
-matvec_kernel!(matvec_f16, u16, load4_f16);
-matvec_kernel!(matvec_bf16, u16, load4_bf16);
+matvec_kernel!(matvec_f32, f32, load4_f32, true);
+matvec_kernel!(matvec_f16, u16, load4_f16, true);
+matvec_kernel!(matvec_bf16, u16, load4_bf16, false);

@@ -4,6 +4,8 @@
 
 use std::arch::x86_64::*;
 
+use super::{segment, GROUP, LANES};
+
 #[target_feature(enable = "avx512f")]
 #[inline]
 unsafe fn load16_f32(p: *const f32) -> __m512 {
@@ -115,54 +117,52 @@ unsafe fn store_rows(sums: __m128, bias: &[f32], y: &mut [f32], r: usize, four: 
 /// One kernel per (instruction set, weight type): the loop is the same, the loads differ.
 /// Each pass covers 16 columns as `$per` vectors of `$lanes`, with an accumulator per
 /// vector and row, so that enough independent FMA chains are in flight; `$row` makes a
-/// row's accumulators one vector for `$sum4`.
+/// row's accumulators one vector for `$sum4`. `$panels`: the rows are held in four-row
+/// panels (a pass of four starts on a panel), else as plain rows.
 macro_rules! matvec_kernel {
     ($name:ident, $features:literal, $t:ty, $lanes:literal, $per:literal,
-     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $row:ident, $sum4:ident) => {
+     $load:ident, $loadx:ident, $zero:ident, $fma:ident, $row:ident, $v:ty, $sum4:ident, $panels:literal) => {
         /// # Safety
-        #[doc = concat!("The CPU must support ", $features, "; `w` holds `y.len()` rows of")]
-        /// `stride` (a multiple of 16), and `x` at least `stride` values.
+        #[doc = concat!("The CPU must support ", $features, "; `w` holds rows `first..first + y.len()`")]
+        /// of `stride` (a multiple of 16), and `x` at least `stride` values.
         #[target_feature(enable = $features)]
-        pub unsafe fn $name(w: &[$t], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
-            let rows = y.len();
-            let (wp, xp) = (w.as_ptr(), x.as_ptr());
-            let mut r = 0;
-            while r + 4 <= rows {
-                let p = [
-                    wp.add(r * stride),
-                    wp.add((r + 1) * stride),
-                    wp.add((r + 2) * stride),
-                    wp.add((r + 3) * stride),
-                ];
+        pub unsafe fn $name(w: &[$t], stride: usize, first: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+            /// The sums of N rows (from `p`, 16-column blocks `step` apart), as `$sum4` takes
+            /// them (the last row's repeated).
+            #[target_feature(enable = $features)]
+            #[inline]
+            unsafe fn pass<const N: usize>(p: [*const $t; N], step: usize, stride: usize, xp: *const f32) -> [$v; 4] {
                 let mut acc = [$zero(); 4 * $per];
                 let mut j = 0;
                 while j < stride {
+                    let block = j / LANES * step;
                     for h in 0..$per {
                         let xv = $loadx(xp.add(j + h * $lanes));
-                        for k in 0..4 {
-                            let w = $load(p[k].add(j + h * $lanes));
+                        for k in 0..N {
+                            let w = $load(p[k].add(block + h * $lanes));
                             acc[k * $per + h] = $fma(w, xv, acc[k * $per + h]);
                         }
                     }
-                    j += 16;
+                    j += LANES;
                 }
-                let sums = std::array::from_fn(|k| $row(&acc[k * $per..(k + 1) * $per]));
-                store_rows($sum4(sums), bias, y, r, true);
-                r += 4;
+                std::array::from_fn(|k| $row(&acc[k.min(N - 1) * $per..(k.min(N - 1) + 1) * $per]))
             }
-            while r < rows {
-                let p = wp.add(r * stride);
-                let mut acc = [$zero(); $per];
-                let mut j = 0;
-                while j < stride {
-                    for h in 0..$per {
-                        let o = j + h * $lanes;
-                        acc[h] = $fma($load(p.add(o)), $loadx(xp.add(o)), acc[h]);
-                    }
-                    j += 16;
+            let rows = y.len();
+            let (wp, xp) = (w.as_ptr(), x.as_ptr());
+            // Elements from one 16-column block of a row to the next.
+            let step = if $panels { GROUP * LANES } else { LANES };
+            let start = |r: usize| wp.add(segment($panels, stride, r, 0));
+            let mut i = 0;
+            while i < rows {
+                let r = first + i;
+                if i + 4 <= rows && (!$panels || r % GROUP == 0) {
+                    let sums = pass::<4>(std::array::from_fn(|k| start(r + k)), step, stride, xp);
+                    store_rows($sum4(sums), bias, y, i, true);
+                    i += 4;
+                } else {
+                    store_rows($sum4(pass::<1>([start(r)], step, stride, xp)), bias, y, i, false);
+                    i += 1;
                 }
-                store_rows($sum4([$row(&acc); 4]), bias, y, r, false);
-                r += 1;
             }
         }
     };
@@ -171,12 +171,12 @@ macro_rules! matvec_kernel {
 #[rustfmt::skip]
 mod kernels {
     use super::*;
-    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, row_512, sum4_512);
-    matvec_kernel!(matvec_avx512_f16_wide, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, row_512, sum4_512);
-    matvec_kernel!(matvec_avx512_f16_split, "avx512f,avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, join_256, sum4_512);
-    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, sum4_256);
-    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, sum4_256);
-    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, sum4_256);
+    matvec_kernel!(matvec_avx512_f32, "avx512f", f32, 16, 1, load16_f32, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, row_512, __m512, sum4_512, true);
+    matvec_kernel!(matvec_avx512_f16_wide, "avx512f", u16, 16, 1, load16_f16, load16_f32, _mm512_setzero_ps, _mm512_fmadd_ps, row_512, __m512, sum4_512, true);
+    matvec_kernel!(matvec_avx512_f16_split, "avx512f,avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, join_256, __m512, sum4_512, true);
+    matvec_kernel!(matvec_avx2_f32, "avx2,fma,f16c", f32, 8, 2, load8_f32, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, __m256, sum4_256, true);
+    matvec_kernel!(matvec_avx2_f16, "avx2,fma,f16c", u16, 8, 2, load8_f16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, __m256, sum4_256, true);
+    matvec_kernel!(matvec_avx2_bf16, "avx2,fma,f16c", u16, 8, 2, load8_bf16, load8_f32, _mm256_setzero_ps, _mm256_fmadd_ps, row_256, __m256, sum4_256, false);
 }
 pub use kernels::*;
 
@@ -187,11 +187,18 @@ pub use kernels::*;
 /// # Safety
 /// As for the other kernels: AVX-512F, `w` holds `y.len()` rows of `stride`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn matvec_avx512_f16(w: &[u16], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+pub unsafe fn matvec_avx512_f16(
+    w: &[u16],
+    stride: usize,
+    first: usize,
+    x: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
     if splits_512_bit_ops() {
-        matvec_avx512_f16_split(w, stride, x, bias, y)
+        matvec_avx512_f16_split(w, stride, first, x, bias, y)
     } else {
-        matvec_avx512_f16_wide(w, stride, x, bias, y)
+        matvec_avx512_f16_wide(w, stride, first, x, bias, y)
     }
 }
 
@@ -223,7 +230,16 @@ fn splits_512_bit_ops() -> bool {
 /// # Safety
 /// As for the other kernels: AVX-512F, `w` holds `y.len()` rows of `stride`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn matvec_avx512_bf16(w: &[u16], stride: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+pub unsafe fn matvec_avx512_bf16(
+    w: &[u16],
+    stride: usize,
+    first: usize,
+    x: &[f32],
+    bias: &[f32],
+    y: &mut [f32],
+) {
+    // Plain rows: the first one wanted starts `first` rows in.
+    let w = &w[first * stride..];
     // std caches the answer in an atomic: no lock or allocation on the audio thread.
     if is_x86_feature_detected!("avx512bf16") {
         super::bf16_dot::matvec(w, stride, x, bias, y)
@@ -323,19 +339,25 @@ mod tests {
             seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
             (seed >> 8) as f32 / (1 << 24) as f32 - 0.5
         };
-        for (rows, stride) in [(1, 16), (3, 48), (4, 64), (7, 1040), (33, 272)] {
-            let w: Vec<u16> =
-                (0..rows * stride).map(|_| half::f16::from_f32(next()).to_bits()).collect();
+        for (rows, stride) in [(1usize, 16), (3, 48), (4, 64), (7, 1040), (33, 272)] {
+            // Whole four-row panels.
+            let w: Vec<u16> = (0..rows.next_multiple_of(GROUP) * stride)
+                .map(|_| half::f16::from_f32(next()).to_bits())
+                .collect();
             let x: Vec<f32> = (0..stride).map(|_| 8.0 * next()).collect();
             let bias: Vec<f32> = (0..rows).map(|_| next()).collect();
-            let (mut wide, mut split) = (vec![0.0; rows], vec![0.0; rows]);
-            // SAFETY: the features were detected; the slices have the sizes the kernels need.
-            unsafe {
-                matvec_avx512_f16_wide(&w, stride, &x, &bias, &mut wide);
-                matvec_avx512_f16_split(&w, stride, &x, &bias, &mut split);
+            // From the first row, and from inside the first panel.
+            for first in [0, 1.min(rows - 1)] {
+                let n = rows - first;
+                let (mut wide, mut split) = (vec![0.0; n], vec![0.0; n]);
+                // SAFETY: the features were detected; the slices have the sizes the kernels need.
+                unsafe {
+                    matvec_avx512_f16_wide(&w, stride, first, &x, &bias[..n], &mut wide);
+                    matvec_avx512_f16_split(&w, stride, first, &x, &bias[..n], &mut split);
+                }
+                let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
+                assert_eq!(bits(&wide), bits(&split), "{rows}x{stride} from row {first}");
             }
-            let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
-            assert_eq!(bits(&wide), bits(&split), "{rows}x{stride}");
         }
     }
 }
