@@ -216,50 +216,20 @@ pub struct PackedMatrix {
     offset: usize,
 }
 
-/// Rows of `cols` values laid out with `stride`, starting at a 64-byte boundary of a
-/// buffer of `zero`s, each row converted by `convert_row`.
-fn pack_rows<T: Copy>(
-    rows: usize,
-    cols: usize,
-    stride: usize,
-    weights: &[f32],
-    zero: T,
-    mut convert_row: impl FnMut(&[f32], &mut [T]),
-) -> (Vec<T>, usize) {
-    let (mut storage, offset) = aligned(rows * stride, zero);
-    let data = &mut storage[offset..offset + rows * stride];
-    for (dst, src) in data.chunks_exact_mut(stride).zip(weights.chunks_exact(cols.max(1))) {
-        convert_row(src, dst);
-    }
-    (storage, offset)
-}
-
-/// `pack_rows` converting each weight on its own.
+/// `rows x cols` weights laid out with `stride` from a 64-byte boundary of a buffer of
+/// zeros, in four-row panels (the last one padded with zero rows) or in plain rows, each
+/// weight converted by `convert`.
 fn pack<T: Copy + Default>(
-    rows: usize,
-    cols: usize,
-    stride: usize,
-    weights: &[f32],
-    convert: impl Fn(f32) -> T,
-) -> (Vec<T>, usize) {
-    pack_rows(rows, cols, stride, weights, T::default(), |src, dst| {
-        dst.iter_mut().zip(src).for_each(|(d, &s)| *d = convert(s))
-    })
-}
-
-/// Four-row panels of `cols` values laid out with `stride` (the last panel padded with zero
-/// rows), from a 64-byte boundary, each weight converted by `convert`.
-fn pack_panels<T: Copy + Default>(
-    rows: usize,
-    cols: usize,
-    stride: usize,
+    panels: bool,
+    (rows, cols, stride): (usize, usize, usize),
     weights: &[f32],
     convert: impl Fn(f32) -> T,
 ) -> (Vec<T>, usize) {
     let (mut storage, offset) = aligned(rows.div_ceil(GROUP) * GROUP * stride, T::default());
     for (r, src) in weights.chunks_exact(cols.max(1)).take(rows).enumerate() {
-        for (c, &w) in src.iter().enumerate() {
-            storage[offset + panel_position(stride, r, c)] = convert(w);
+        for (block, src) in src.chunks(LANES).enumerate() {
+            let at = offset + segment(panels, stride, r, block);
+            storage[at..at + src.len()].iter_mut().zip(src).for_each(|(d, &w)| *d = convert(w));
         }
     }
     (storage, offset)
@@ -279,17 +249,18 @@ impl PackedMatrix {
         let stride = padded(cols);
         let (storage, offset) = match precision {
             Precision::F32 => {
-                let (v, o) = pack_panels(rows, cols, stride, weights, |w| w);
+                let (v, o) = pack(true, (rows, cols, stride), weights, |w| w);
                 (Storage::F32(v), o)
             }
             Precision::F16 => {
                 let (v, o) =
-                    pack_panels(rows, cols, stride, weights, |w| half::f16::from_f32(w).to_bits());
+                    pack(true, (rows, cols, stride), weights, |w| half::f16::from_f32(w).to_bits());
                 (Storage::F16(v), o)
             }
             Precision::Bf16 => {
-                let (v, o) =
-                    pack(rows, cols, stride, weights, |w| half::bf16::from_f32(w).to_bits());
+                let (v, o) = pack(false, (rows, cols, stride), weights, |w| {
+                    half::bf16::from_f32(w).to_bits()
+                });
                 (Storage::Bf16(v), o)
             }
             Precision::Int8 => {
