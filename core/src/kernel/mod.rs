@@ -45,9 +45,10 @@ fn segment(panels: bool, stride: usize, r: usize, b: usize) -> usize {
     }
 }
 
-/// Where weight (`r`, `c`) of rows of `stride` columns lies in four-row panels.
-fn panel_position(stride: usize, r: usize, c: usize) -> usize {
-    segment(true, stride, r, c / LANES) + c % LANES
+/// Where weight (`r`, `c`) of rows of `stride` columns lies: in four-row panels or in plain
+/// rows.
+fn position(panels: bool, stride: usize, r: usize, c: usize) -> usize {
+    segment(panels, stride, r, c / LANES) + c % LANES
 }
 
 /// Rows a piece of a product held as `storage` should be a multiple of: the int8 kernels
@@ -119,8 +120,9 @@ impl Isa {
     }
 }
 
-/// `y = bias + w x` over rows of `stride` weights, `y[i]` being row `first + i` of `w` (f32
-/// and f16: four-row panels, `w` from the panel of the first row wanted; bf16: plain rows).
+/// `y = bias + w x` over rows of `stride` weights, `y[i]` being row `first + i` of `w`: `w`
+/// starts at the four-row group holding the first row wanted (f32 and f16 in four-row
+/// panels, bf16 in plain rows).
 type Matvec<T> = fn(&[T], usize, usize, &[f32], &[f32], &mut [f32]);
 /// The same, with CPU features the caller must have checked.
 type UnsafeMatvec<T> = unsafe fn(&[T], usize, usize, &[f32], &[f32], &mut [f32]);
@@ -277,14 +279,15 @@ impl PackedMatrix {
     pub fn repacked(&self, precision: Precision) -> Self {
         let mut weights = Vec::with_capacity(self.rows * self.cols);
         for r in 0..self.rows {
-            let row = self.offset + r * self.stride..self.offset + r * self.stride + self.cols;
-            let panel = |c| self.offset + panel_position(self.stride, r, c);
+            let panels = !matches!(self.storage, Storage::Bf16(_));
+            let at = |c| self.offset + position(panels, self.stride, r, c);
             match &self.storage {
-                Storage::F32(v) => weights.extend((0..self.cols).map(|c| v[panel(c)])),
-                Storage::F16(v) => weights
-                    .extend((0..self.cols).map(|c| half::f16::from_bits(v[panel(c)]).to_f32())),
+                Storage::F32(v) => weights.extend((0..self.cols).map(|c| v[at(c)])),
+                Storage::F16(v) => {
+                    weights.extend((0..self.cols).map(|c| half::f16::from_bits(v[at(c)]).to_f32()))
+                }
                 Storage::Bf16(v) => {
-                    weights.extend(v[row].iter().map(|&b| half::bf16::from_bits(b).to_f32()))
+                    weights.extend((0..self.cols).map(|c| half::bf16::from_bits(v[at(c)]).to_f32()))
                 }
                 Storage::Int8 { bytes, scales } => weights.extend((0..self.cols).map(|c| {
                     int8::dequantize(
@@ -353,19 +356,18 @@ impl PackedMatrix {
         // Structural invariants set up at construction; failing one is a bug, not bad input.
         assert!(rows.end <= self.rows && x.len() >= self.stride && bias.len() >= rows.end);
         assert!(y.len() >= rows.len());
-        let span = self.offset + rows.start * self.stride..self.offset + rows.end * self.stride;
-        // Whole panels, from the one holding the first row wanted.
+        // Whole four-row groups, from the one holding the first row wanted.
         let first = rows.start % GROUP;
-        let panels = self.offset + (rows.start - first) * self.stride
+        let groups = self.offset + (rows.start - first) * self.stride
             ..self.offset + rows.end.next_multiple_of(GROUP) * self.stride;
         let bias = &bias[rows.start..rows.end];
         let y = &mut y[..rows.len()];
         let x = &x[..self.stride];
         let s = self.stride;
         match &self.storage {
-            Storage::F32(v) => F32_KERNELS.run(isa, &v[panels], s, first, x, bias, y),
-            Storage::F16(v) => F16_KERNELS.run(isa, &v[panels], s, first, x, bias, y),
-            Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[span], s, 0, x, bias, y),
+            Storage::F32(v) => F32_KERNELS.run(isa, &v[groups], s, first, x, bias, y),
+            Storage::F16(v) => F16_KERNELS.run(isa, &v[groups], s, first, x, bias, y),
+            Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[groups], s, first, x, bias, y),
             Storage::Int8 { bytes, scales } => {
                 let m = int8::Rows::covering(bytes, self.offset, s, scales, rows);
                 int8::matvec(isa, m, x, bias, y)

@@ -185,7 +185,7 @@ pub use kernels::*;
 /// 256-bit ones); the two kernels give the same sums bit for bit.
 ///
 /// # Safety
-/// As for the other kernels: AVX-512F, `w` holds `y.len()` rows of `stride`.
+/// As for the other kernels: AVX-512F, `w` holds rows `first..first + y.len()` of `stride`.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn matvec_avx512_f16(
     w: &[u16],
@@ -228,7 +228,7 @@ fn splits_512_bit_ops() -> bool {
 /// BF16: `bf16_dot`, about 1.2-1.3x faster on Zen 4), else widened in registers.
 ///
 /// # Safety
-/// As for the other kernels: AVX-512F, `w` holds `y.len()` rows of `stride`.
+/// As for the other kernels: AVX-512F, `w` holds rows `first..first + y.len()` of `stride`.
 #[target_feature(enable = "avx512f")]
 pub unsafe fn matvec_avx512_bf16(
     w: &[u16],
@@ -238,7 +238,8 @@ pub unsafe fn matvec_avx512_bf16(
     bias: &[f32],
     y: &mut [f32],
 ) {
-    // Plain rows: the first one wanted starts `first` rows in.
+    // Plain rows: the first one wanted starts `first` rows in (the dot-product kernels take
+    // their rows from the first one).
     let w = &w[first * stride..];
     // std caches the answer in an atomic: no lock or allocation on the audio thread.
     if is_x86_feature_detected!("avx512bf16") {

@@ -213,7 +213,7 @@ fn abs_max(x: &[f32]) -> f32 {
 
 /// Quantises `x` by `inv` into the two planes; returns their sums.
 #[inline(always)]
-pub fn quantize_input(
+fn quantize_input(
     x: &[f32],
     inv: f32,
     hi: &mut [MaybeUninit<i8>],

@@ -299,14 +299,14 @@ pub unsafe fn matvec_avx2(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
 }
 
 /// # Safety
-/// The CPU must support AVX-512F. Without VNNI the AVX2 kernel runs: every CPU with
-/// AVX-512 has AVX2 (and every one with VNNI has BW).
+/// The CPU must support AVX-512F. Without VNNI the AVX2 kernels run: every CPU with
+/// AVX-512 has AVX2 and FMA (and every one with VNNI has BW).
 #[target_feature(enable = "avx512f")]
 pub unsafe fn matvec_avx512(m: Rows, x: &[f32], bias: &[f32], y: &mut [f32]) {
     if is_x86_feature_detected!("avx512vnni") && is_x86_feature_detected!("avx512bw") {
         vnni(m, x, bias, y)
     } else {
-        product(m, x, bias, y, quantize_input, |d, y| dots_avx2(d, y))
+        matvec_avx2(m, x, bias, y)
     }
 }
 
