@@ -20,7 +20,7 @@ pub use math::{exp, ln, sigmoid, softplus, tanh};
 pub use precision::Precision;
 pub use wide::wide;
 
-use pages::aligned;
+pub use pages::aligned;
 
 /// Column padding of packed rows: 16 f32 = 64 bytes, one AVX-512 register or cache line.
 pub const LANES: usize = 16;

@@ -9,8 +9,9 @@ const HUGE_PAGE: usize = 2 << 20;
 
 /// A buffer of `zero`s with room for `len` of them from a 64-byte boundary, and the index
 /// of that boundary. The heap block never moves with the Vec, so the index stays valid.
-/// The kernel is asked for huge pages before the buffer is first written.
-pub(super) fn aligned<T: Copy>(len: usize, zero: T) -> (Vec<T>, usize) {
+/// The kernel is asked for huge pages before the buffer is first written. Public so that
+/// the benchmarks' read roof streams the same kind of memory as the kernels.
+pub fn aligned<T: Copy>(len: usize, zero: T) -> (Vec<T>, usize) {
     let align = 64 / std::mem::size_of::<T>();
     let mut storage: Vec<T> = Vec::with_capacity(len + align);
     advise_huge_pages(storage.as_ptr().cast(), storage.capacity() * std::mem::size_of::<T>());
