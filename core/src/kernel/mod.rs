@@ -120,12 +120,20 @@ impl Isa {
     }
 }
 
-/// `y = bias + w x` over rows of `stride` weights, `y[i]` being row `first + i` of `w`: `w`
-/// starts at the four-row group holding the first row wanted (f32 and f16 in four-row
-/// panels, bf16 in plain rows).
-type Matvec<T> = fn(&[T], usize, usize, &[f32], &[f32], &mut [f32]);
+/// f32, f16 or bf16 weight rows as a kernel reads them: rows of `stride` weights (f32 and
+/// f16 in four-row panels, bf16 in plain rows) from the four-row group holding the first
+/// row wanted, which is row `first` of `w`.
+#[derive(Clone, Copy)]
+struct WeightRows<'a, T> {
+    w: &'a [T],
+    stride: usize,
+    first: usize,
+}
+
+/// `y = bias + W x`, `y[i]` being row `first + i`.
+type Matvec<T> = fn(WeightRows<T>, &[f32], &[f32], &mut [f32]);
 /// The same, with CPU features the caller must have checked.
-type UnsafeMatvec<T> = unsafe fn(&[T], usize, usize, &[f32], &[f32], &mut [f32]);
+type UnsafeMatvec<T> = unsafe fn(WeightRows<T>, &[f32], &[f32], &mut [f32]);
 
 /// The matrix-vector kernels for one stored weight type, one per instruction set.
 struct Kernels<T> {
@@ -139,28 +147,18 @@ struct Kernels<T> {
 }
 
 impl<T> Kernels<T> {
-    #[allow(clippy::too_many_arguments)]
-    fn run(
-        &self,
-        isa: Isa,
-        w: &[T],
-        stride: usize,
-        first: usize,
-        x: &[f32],
-        bias: &[f32],
-        y: &mut [f32],
-    ) {
+    fn run(&self, isa: Isa, m: WeightRows<T>, x: &[f32], bias: &[f32], y: &mut [f32]) {
         match isa {
-            Isa::Portable => (self.portable)(w, stride, first, x, bias, y),
+            Isa::Portable => (self.portable)(m, x, bias, y),
             // SAFETY (all arms below): the variant exists only when detection found the
-            // features; `w` holds rows `first..first + y.len()` of `stride`, a multiple of
-            // LANES (whole panels for f32 and f16).
+            // features; `m.w` holds rows `first..first + y.len()` of `stride`, a multiple
+            // of LANES (whole panels for f32 and f16).
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx2Fma => unsafe { (self.avx2)(w, stride, first, x, bias, y) },
+            Isa::Avx2Fma => unsafe { (self.avx2)(m, x, bias, y) },
             #[cfg(target_arch = "x86_64")]
-            Isa::Avx512 => unsafe { (self.avx512)(w, stride, first, x, bias, y) },
+            Isa::Avx512 => unsafe { (self.avx512)(m, x, bias, y) },
             #[cfg(target_arch = "aarch64")]
-            Isa::Neon => unsafe { (self.neon)(w, stride, first, x, bias, y) },
+            Isa::Neon => unsafe { (self.neon)(m, x, bias, y) },
         }
     }
 }
@@ -365,9 +363,15 @@ impl PackedMatrix {
         let x = &x[..self.stride];
         let s = self.stride;
         match &self.storage {
-            Storage::F32(v) => F32_KERNELS.run(isa, &v[groups], s, first, x, bias, y),
-            Storage::F16(v) => F16_KERNELS.run(isa, &v[groups], s, first, x, bias, y),
-            Storage::Bf16(v) => BF16_KERNELS.run(isa, &v[groups], s, first, x, bias, y),
+            Storage::F32(v) => {
+                F32_KERNELS.run(isa, WeightRows { w: &v[groups], stride: s, first }, x, bias, y)
+            }
+            Storage::F16(v) => {
+                F16_KERNELS.run(isa, WeightRows { w: &v[groups], stride: s, first }, x, bias, y)
+            }
+            Storage::Bf16(v) => {
+                BF16_KERNELS.run(isa, WeightRows { w: &v[groups], stride: s, first }, x, bias, y)
+            }
             Storage::Int8 { bytes, scales } => {
                 let m = int8::Rows::covering(bytes, self.offset, s, scales, rows);
                 int8::matvec(isa, m, x, bias, y)

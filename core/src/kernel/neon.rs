@@ -4,7 +4,7 @@
 use std::arch::aarch64::*;
 use std::arch::asm;
 
-use super::{segment, LANES};
+use super::{segment, WeightRows, LANES};
 
 #[inline(always)]
 unsafe fn load4_f32(p: *const f32) -> float32x4_t {
@@ -30,17 +30,11 @@ unsafe fn load4_bf16(p: *const u16) -> float32x4_t {
 macro_rules! matvec_kernel {
     ($name:ident, $t:ty, $load:ident, $panels:literal) => {
         /// # Safety
-        /// The CPU must support NEON; `w` holds rows `first..first + y.len()` of `stride` (a
-        /// multiple of 16), and `x` at least `stride` values.
+        /// The CPU must support NEON; `m.w` holds rows `first..first + y.len()` of `stride`
+        /// (a multiple of 16), and `x` at least `stride` values.
         #[target_feature(enable = "neon")]
-        pub unsafe fn $name(
-            w: &[$t],
-            stride: usize,
-            first: usize,
-            x: &[f32],
-            bias: &[f32],
-            y: &mut [f32],
-        ) {
+        pub unsafe fn $name(m: WeightRows<$t>, x: &[f32], bias: &[f32], y: &mut [f32]) {
+            let WeightRows { w, stride, first } = m;
             let (wp, xp) = (w.as_ptr(), x.as_ptr());
             for (i, out) in y.iter_mut().enumerate() {
                 let mut acc = [vdupq_n_f32(0.0); 4];

@@ -1,13 +1,10 @@
 //! Fallback kernels: eight independent partial sums per row, which any target vectorises.
 
-use super::{segment, LANES};
+use super::{segment, WeightRows, LANES};
 
-#[allow(clippy::too_many_arguments)]
 fn matvec<T: Copy>(
     panels: bool,
-    w: &[T],
-    stride: usize,
-    first: usize,
+    WeightRows { w, stride, first }: WeightRows<T>,
     x: &[f32],
     bias: &[f32],
     y: &mut [f32],
@@ -27,15 +24,15 @@ fn matvec<T: Copy>(
     }
 }
 
-pub fn matvec_f32(w: &[f32], stride: usize, first: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
-    matvec(true, w, stride, first, x, bias, y, |v| v)
+pub fn matvec_f32(m: WeightRows<f32>, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    matvec(true, m, x, bias, y, |v| v)
 }
 
-pub fn matvec_f16(w: &[u16], stride: usize, first: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
-    matvec(true, w, stride, first, x, bias, y, |v| half::f16::from_bits(v).to_f32())
+pub fn matvec_f16(m: WeightRows<u16>, x: &[f32], bias: &[f32], y: &mut [f32]) {
+    matvec(true, m, x, bias, y, |v| half::f16::from_bits(v).to_f32())
 }
 
-pub fn matvec_bf16(w: &[u16], stride: usize, first: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+pub fn matvec_bf16(m: WeightRows<u16>, x: &[f32], bias: &[f32], y: &mut [f32]) {
     // A bf16 is the upper half of an f32.
-    matvec(false, w, stride, first, x, bias, y, |v| f32::from_bits((v as u32) << 16))
+    matvec(false, m, x, bias, y, |v| f32::from_bits((v as u32) << 16))
 }

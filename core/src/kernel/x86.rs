@@ -4,7 +4,7 @@
 
 use std::arch::x86_64::*;
 
-use super::{segment, GROUP, LANES};
+use super::{segment, WeightRows, GROUP, LANES};
 
 #[target_feature(enable = "avx512f")]
 #[inline]
@@ -123,10 +123,11 @@ macro_rules! matvec_kernel {
     ($name:ident, $features:literal, $t:ty, $lanes:literal, $per:literal,
      $load:ident, $loadx:ident, $zero:ident, $fma:ident, $row:ident, $v:ty, $sum4:ident, $panels:literal) => {
         /// # Safety
-        #[doc = concat!("The CPU must support ", $features, "; `w` holds rows `first..first + y.len()`")]
+        #[doc = concat!("The CPU must support ", $features, "; `m.w` holds rows `first..first + y.len()`")]
         /// of `stride` (a multiple of 16), and `x` at least `stride` values.
         #[target_feature(enable = $features)]
-        pub unsafe fn $name(w: &[$t], stride: usize, first: usize, x: &[f32], bias: &[f32], y: &mut [f32]) {
+        pub unsafe fn $name(m: WeightRows<$t>, x: &[f32], bias: &[f32], y: &mut [f32]) {
+            let WeightRows { w, stride, first } = m;
             /// The sums of N rows (from `p`, 16-column blocks `step` apart), as `$sum4` takes
             /// them (the last row's repeated).
             #[target_feature(enable = $features)]
@@ -185,20 +186,13 @@ pub use kernels::*;
 /// 256-bit ones); the two kernels give the same sums bit for bit.
 ///
 /// # Safety
-/// As for the other kernels: AVX-512F, `w` holds rows `first..first + y.len()` of `stride`.
+/// As for the other kernels: AVX-512F, `m.w` holds rows `first..first + y.len()` of `stride`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn matvec_avx512_f16(
-    w: &[u16],
-    stride: usize,
-    first: usize,
-    x: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
-) {
+pub unsafe fn matvec_avx512_f16(m: WeightRows<u16>, x: &[f32], bias: &[f32], y: &mut [f32]) {
     if splits_512_bit_ops() {
-        matvec_avx512_f16_split(w, stride, first, x, bias, y)
+        matvec_avx512_f16_split(m, x, bias, y)
     } else {
-        matvec_avx512_f16_wide(w, stride, first, x, bias, y)
+        matvec_avx512_f16_wide(m, x, bias, y)
     }
 }
 
@@ -228,18 +222,12 @@ fn splits_512_bit_ops() -> bool {
 /// BF16: `bf16_dot`, about 1.2-1.3x faster on Zen 4), else widened in registers.
 ///
 /// # Safety
-/// As for the other kernels: AVX-512F, `w` holds rows `first..first + y.len()` of `stride`.
+/// As for the other kernels: AVX-512F, `m.w` holds rows `first..first + y.len()` of `stride`.
 #[target_feature(enable = "avx512f")]
-pub unsafe fn matvec_avx512_bf16(
-    w: &[u16],
-    stride: usize,
-    first: usize,
-    x: &[f32],
-    bias: &[f32],
-    y: &mut [f32],
-) {
+pub unsafe fn matvec_avx512_bf16(m: WeightRows<u16>, x: &[f32], bias: &[f32], y: &mut [f32]) {
     // Plain rows: the first one wanted starts `first` rows in (the dot-product kernels take
     // their rows from the first one).
+    let WeightRows { w, stride, first } = m;
     let w = &w[first * stride..];
     // std caches the answer in an atomic: no lock or allocation on the audio thread.
     if is_x86_feature_detected!("avx512bf16") {
@@ -351,10 +339,11 @@ mod tests {
             for first in [0, 1.min(rows - 1)] {
                 let n = rows - first;
                 let (mut wide, mut split) = (vec![0.0; n], vec![0.0; n]);
+                let m = WeightRows { w: &w, stride, first };
                 // SAFETY: the features were detected; the slices have the sizes the kernels need.
                 unsafe {
-                    matvec_avx512_f16_wide(&w, stride, first, &x, &bias[..n], &mut wide);
-                    matvec_avx512_f16_split(&w, stride, first, &x, &bias[..n], &mut split);
+                    matvec_avx512_f16_wide(m, &x, &bias[..n], &mut wide);
+                    matvec_avx512_f16_split(m, &x, &bias[..n], &mut split);
                 }
                 let bits = |v: &[f32]| v.iter().map(|f| f.to_bits()).collect::<Vec<_>>();
                 assert_eq!(bits(&wide), bits(&split), "{rows}x{stride} from row {first}");
