@@ -3,8 +3,9 @@
 //! a block's stored (unsigned) bytes by four columns of a signed plane, broadcast, into
 //! sixteen 32-bit row sums; four panels share each broadcast. AVX-VNNI (Intel's client
 //! cores, which lack AVX-512) does the same on each half block with 256-bit vectors. Plain
-//! AVX2 widens a quarter block (four rows) to the weights' signed 16-bit levels and
-//! multiplies it by the input's four 16-bit values with one VPMADDWD. All are exact.
+//! AVX2 widens a quarter block's stored bytes (four rows) to 16 bits and multiplies them by
+//! the input's four 16-bit values with one VPMADDWD, then takes 128 sum(x) off each row's
+//! total. All are exact.
 
 use std::arch::x86_64::*;
 use std::mem::MaybeUninit;
@@ -12,11 +13,11 @@ use std::mem::MaybeUninit;
 use super::{product, quantize_input, Dots, Rows, BLOCK, INPUT_MAX, PANEL, QUAD, ZERO};
 
 /// Quads of columns the AVX2 kernel sums in 32-bit lanes before adding them up in 64 bits.
-const AVX2_RUN: usize = 256;
+const AVX2_RUN: usize = 128;
 
-// Each AVX2 lane sums two products of |level| <= 127 and |input| <= INPUT_MAX + 127 (its
-// rounding) per quad: over a run they must not overflow.
-const _: () = assert!(AVX2_RUN as i64 * 2 * 127 * (INPUT_MAX as i64 + 127) < i32::MAX as i64);
+// Each AVX2 lane sums two products of a stored byte (<= 255) and |input| <= INPUT_MAX + 127
+// (its rounding) per quad: over a run they must not overflow.
+const _: () = assert!(AVX2_RUN as i64 * 2 * 255 * (INPUT_MAX as i64 + 127) < i32::MAX as i64);
 
 /// The input as 16-bit integers, `256 hi + lo` (within +-(127 * 256 + 127)).
 ///
@@ -33,7 +34,8 @@ unsafe fn input16<'a>(d: &Dots, buf: &'a mut [MaybeUninit<i16>; BLOCK]) -> &'a [
     &*(&buf[..n] as *const [MaybeUninit<i16>] as *const [i16])
 }
 
-/// Every panel over the block with AVX2.
+/// Every panel over the block with AVX2. The stored bytes (level + 128) are widened as they
+/// are, one instruction with the load, and the sums corrected by 128 sum(x) at the end.
 ///
 /// # Safety
 /// The CPU must support AVX2.
@@ -41,11 +43,11 @@ unsafe fn input16<'a>(d: &Dots, buf: &'a mut [MaybeUninit<i16>; BLOCK]) -> &'a [
 unsafe fn dots_avx2(d: &Dots, y: &mut [f32]) {
     let mut buf = [MaybeUninit::uninit(); BLOCK];
     let x = input16(d, &mut buf);
-    let flip = _mm_set1_epi8(i8::MIN);
+    let offset = i64::from(ZERO) * (256 * i64::from(d.sums[0]) + i64::from(d.sums[1]));
     let quads = d.cols.len() / QUAD;
     for p in 0..d.panels() {
         let block = d.panel(p).as_ptr();
-        let mut dots = [0i64; PANEL];
+        let mut dots = [-offset; PANEL];
         for run in (0..quads).step_by(AVX2_RUN) {
             // acc[k]'s lanes 2i and 2i + 1 are row 4k + i's (two columns each).
             let mut acc = [_mm256_setzero_si256(); PANEL / 4];
@@ -53,10 +55,8 @@ unsafe fn dots_avx2(d: &Dots, y: &mut [f32]) {
                 let xq =
                     _mm256_set1_epi64x(x.as_ptr().add(q * QUAD).cast::<i64>().read_unaligned());
                 for (k, a) in acc.iter_mut().enumerate() {
-                    // A stored byte is level + 128: with its top bit flipped, the level as an i8.
                     let w = _mm_loadu_si128(block.add((q * PANEL + 4 * k) * QUAD).cast());
-                    let w = _mm256_cvtepi8_epi16(_mm_xor_si128(w, flip));
-                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(w, xq));
+                    *a = _mm256_add_epi32(*a, _mm256_madd_epi16(_mm256_cvtepu8_epi16(w), xq));
                 }
             }
             for (k, a) in acc.iter().enumerate() {
