@@ -71,10 +71,17 @@ unsafe fn dots_avx2(d: &Dots, y: &mut [f32]) {
     }
 }
 
+/// Columns of a block up to which a row's whole dot product, 256 (hi - 128 sum(hi plane)) +
+/// (lo - 128 sum(lo plane)), fits 32 bits: each column adds at most 256 * 127 * 127 (the
+/// high plane) + 127 * 128 (the low one). Most rows are this short, and their sums become
+/// floats in one conversion instead of four through f64.
+const I32_COLS: usize = 512;
+const _: () = assert!(I32_COLS as i64 * (256 * 127 * 127 + 127 * 128) < i32::MAX as i64);
+
 /// Adds panel `p`'s exact sums against the two planes (`hi`, `lo`: the stored bytes',
 /// a row a lane) to the rows of `y` that want them: `Dots::finish`, sixteen rows at once.
-/// 256 (hi - 128 sum(hi plane)) + (lo - 128 sum(lo plane)) is exact in f64 (below 2^35), so
-/// its one rounding to f32 is the same as the i64's.
+/// 256 (hi - 128 sum(hi plane)) + (lo - 128 sum(lo plane)) is exact in i32 (up to `I32_COLS`
+/// columns) or in f64 (below 2^35), so its one rounding to f32 is the same as the i64's.
 ///
 /// # Safety
 /// The CPU must support AVX-512F.
@@ -84,13 +91,17 @@ unsafe fn finish_avx512(d: &Dots, p: usize, hi: __m512i, lo: __m512i, y: &mut [f
     let zero = i32::from(ZERO);
     let dh = _mm512_sub_epi32(hi, _mm512_set1_epi32(zero * d.sums[0]));
     let dl = _mm512_sub_epi32(lo, _mm512_set1_epi32(zero * d.sums[1]));
-    let exact = |h: __m256i, l: __m256i| {
-        let h = _mm512_mul_pd(_mm512_cvtepi32_pd(h), _mm512_set1_pd(256.0));
-        _mm256_castps_pd(_mm512_cvtpd_ps(_mm512_add_pd(h, _mm512_cvtepi32_pd(l))))
+    let dot = if d.cols.len() <= I32_COLS {
+        _mm512_cvtepi32_ps(_mm512_add_epi32(_mm512_slli_epi32::<8>(dh), dl))
+    } else {
+        let exact = |h: __m256i, l: __m256i| {
+            let h = _mm512_mul_pd(_mm512_cvtepi32_pd(h), _mm512_set1_pd(256.0));
+            _mm256_castps_pd(_mm512_cvtpd_ps(_mm512_add_pd(h, _mm512_cvtepi32_pd(l))))
+        };
+        let low = exact(_mm512_castsi512_si256(dh), _mm512_castsi512_si256(dl));
+        let high = exact(_mm512_extracti64x4_epi64::<1>(dh), _mm512_extracti64x4_epi64::<1>(dl));
+        _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(low), high))
     };
-    let low = exact(_mm512_castsi512_si256(dh), _mm512_castsi512_si256(dl));
-    let high = exact(_mm512_extracti64x4_epi64::<1>(dh), _mm512_extracti64x4_epi64::<1>(dl));
-    let dot = _mm512_castpd_ps(_mm512_insertf64x4::<1>(_mm512_castpd256_pd512(low), high));
     let (ys, k0) = d.wanted(p, y.len());
     let mask = (((1u32 << ys.len()) - 1) << k0) as __mmask16;
     // Lane k is row p * PANEL + k, index ys.start + k - k0 of y and of the bias: the masked
@@ -232,13 +243,17 @@ unsafe fn finish_256(d: &Dots, p: usize, half: usize, hi: __m256i, lo: __m256i, 
     let zero = i32::from(ZERO);
     let dh = _mm256_sub_epi32(hi, _mm256_set1_epi32(zero * d.sums[0]));
     let dl = _mm256_sub_epi32(lo, _mm256_set1_epi32(zero * d.sums[1]));
-    let exact = |h: __m128i, l: __m128i| {
-        let h = _mm256_mul_pd(_mm256_cvtepi32_pd(h), _mm256_set1_pd(256.0));
-        _mm256_cvtpd_ps(_mm256_add_pd(h, _mm256_cvtepi32_pd(l)))
+    let dot = if d.cols.len() <= I32_COLS {
+        _mm256_cvtepi32_ps(_mm256_add_epi32(_mm256_slli_epi32::<8>(dh), dl))
+    } else {
+        let exact = |h: __m128i, l: __m128i| {
+            let h = _mm256_mul_pd(_mm256_cvtepi32_pd(h), _mm256_set1_pd(256.0));
+            _mm256_cvtpd_ps(_mm256_add_pd(h, _mm256_cvtepi32_pd(l)))
+        };
+        let low = exact(_mm256_castsi256_si128(dh), _mm256_castsi256_si128(dl));
+        let high = exact(_mm256_extracti128_si256::<1>(dh), _mm256_extracti128_si256::<1>(dl));
+        _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(low), high)
     };
-    let low = exact(_mm256_castsi256_si128(dh), _mm256_castsi256_si128(dl));
-    let high = exact(_mm256_extracti128_si256::<1>(dh), _mm256_extracti128_si256::<1>(dl));
-    let dot = _mm256_insertf128_ps::<1>(_mm256_castps128_ps256(low), high);
     let (ys, k0) = d.wanted(p, y.len());
     // Lane i is row 8 half + i of the panel: wanted if within k0..k0 + ys.len().
     let lane = _mm256_add_epi32(
