@@ -269,7 +269,7 @@ fn read_methods(bytes: usize, quick: bool) -> Vec<(&'static str, f64)> {
     // Memory like the weights' (64-byte aligned, in huge pages where large): on 4 KB pages
     // a plain read of 12-22 MB is 10-20 % slower, which would lower the roof.
     let len = (bytes / 4).max(64) / 64 * 64;
-    let (buffer, offset) = vrnn_core::kernel::aligned(len, 1.0f32);
+    let (buffer, offset) = vrnn_core::kernel::aligned(len, 0.0f32);
     let data = &buffer[offset..offset + len];
     let passes = if quick { 2 } else { (2_000_000_000 / bytes.max(1)).clamp(20, 20_000) };
     let time = |read: &dyn Fn(&[f32]) -> f32| {
