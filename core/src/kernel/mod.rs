@@ -45,6 +45,12 @@ fn segment(panels: bool, stride: usize, r: usize, b: usize) -> usize {
     }
 }
 
+/// Whether f32, f16 or bf16 weights are held in four-row panels: bf16 stays in plain rows,
+/// since its dot-product kernel loads 32 columns of one row at a time.
+fn in_panels(precision: Precision) -> bool {
+    precision != Precision::Bf16
+}
+
 /// Where weight (`r`, `c`) of rows of `stride` columns lies: in four-row panels or in plain
 /// rows.
 fn position(panels: bool, stride: usize, r: usize, c: usize) -> usize {
@@ -249,16 +255,17 @@ impl PackedMatrix {
         let stride = padded(cols);
         let (storage, offset) = match precision {
             Precision::F32 => {
-                let (v, o) = pack(true, (rows, cols, stride), weights, |w| w);
+                let (v, o) = pack(in_panels(precision), (rows, cols, stride), weights, |w| w);
                 (Storage::F32(v), o)
             }
             Precision::F16 => {
-                let (v, o) =
-                    pack(true, (rows, cols, stride), weights, |w| half::f16::from_f32(w).to_bits());
+                let (v, o) = pack(in_panels(precision), (rows, cols, stride), weights, |w| {
+                    half::f16::from_f32(w).to_bits()
+                });
                 (Storage::F16(v), o)
             }
             Precision::Bf16 => {
-                let (v, o) = pack(false, (rows, cols, stride), weights, |w| {
+                let (v, o) = pack(in_panels(precision), (rows, cols, stride), weights, |w| {
                     half::bf16::from_f32(w).to_bits()
                 });
                 (Storage::Bf16(v), o)
@@ -276,8 +283,8 @@ impl PackedMatrix {
     /// The same weights in another format (rounded when narrowing).
     pub fn repacked(&self, precision: Precision) -> Self {
         let mut weights = Vec::with_capacity(self.rows * self.cols);
+        let panels = in_panels(self.precision());
         for r in 0..self.rows {
-            let panels = !matches!(self.storage, Storage::Bf16(_));
             let at = |c| self.offset + position(panels, self.stride, r, c);
             match &self.storage {
                 Storage::F32(v) => weights.extend((0..self.cols).map(|c| v[at(c)])),

@@ -172,12 +172,15 @@ impl Dots<'_> {
         &self.rows.bytes[start + self.cols.start * PANEL..start + self.cols.end * PANEL]
     }
 
-    /// A row's dot product from its stored bytes' sums against each plane:
-    /// `sum((q + 128) p) - 128 sum(p)` is `sum(q p)` for each plane `p`.
+    /// What the stored bytes' offset adds to every row's sum against the input `256 hi + lo`:
+    /// `sum((q + 128) x) - 128 sum(x)` is `sum(q x)`.
+    pub fn offset(&self) -> i64 {
+        i64::from(ZERO) * (256 * i64::from(self.sums[0]) + i64::from(self.sums[1]))
+    }
+
+    /// A row's dot product from its stored bytes' sums against each plane.
     pub fn dot(&self, hi: i32, lo: i32) -> i64 {
-        let zero = i64::from(ZERO);
-        256 * (i64::from(hi) - zero * i64::from(self.sums[0]))
-            + (i64::from(lo) - zero * i64::from(self.sums[1]))
+        256 * i64::from(hi) + i64::from(lo) - self.offset()
     }
 
     /// The wanted rows of panel `p`: `y`'s indices and the panel's rows.

@@ -43,7 +43,7 @@ unsafe fn input16<'a>(d: &Dots, buf: &'a mut [MaybeUninit<i16>; BLOCK]) -> &'a [
 unsafe fn dots_avx2(d: &Dots, y: &mut [f32]) {
     let mut buf = [MaybeUninit::uninit(); BLOCK];
     let x = input16(d, &mut buf);
-    let offset = i64::from(ZERO) * (256 * i64::from(d.sums[0]) + i64::from(d.sums[1]));
+    let offset = d.offset();
     let quads = d.cols.len() / QUAD;
     for p in 0..d.panels() {
         let block = d.panel(p).as_ptr();
