@@ -5,6 +5,7 @@
 
 pub mod builtin;
 pub mod config;
+pub mod dc;
 pub mod domain;
 pub mod file;
 pub mod generator;

@@ -1,6 +1,6 @@
 //! Live input: host-rate samples in, the model's frames out. The input is cleaned (nothing
-//! non-finite, denormal or beyond +-4 gets through), resampled to the model's rate, cut
-//! into hops and analysed in the model's domain (`domain::LiveAnalyser`); each frame is
+//! non-finite, denormal or beyond +-4 gets through), resampled to the model's rate, rid of
+//! any DC offset (as the trainer's recordings are), cut into hops and analysed in the model's domain (`domain::LiveAnalyser`); each frame is
 //! kept with the host sample at which it was complete and whether the input gate was open,
 //! so that a Stream that follows the input picks the same frame at the same moment however
 //! the host slices its blocks. Allocation-free after construction.
@@ -8,6 +8,7 @@
 use rubato::{Async, FixedAsync, Resampler};
 
 use crate::config::ModelConfig;
+use crate::dc::DcBlocker;
 use crate::domain::{self, LiveAnalyser};
 use crate::stream::{resample_chunk, sinc_parameters, StreamError, MAX_HOST_RATE, MIN_HOST_RATE};
 
@@ -41,6 +42,7 @@ pub struct Listener {
     chunk: Vec<f32>,
     chunk_len: usize,
     resampled: Vec<f32>,
+    dc: DcBlocker,
     /// Model-rate samples of the hop being filled.
     hop: Vec<f32>,
     hop_len: usize,
@@ -77,6 +79,7 @@ impl Listener {
         let mut l = Listener {
             resampled: vec![0.0; resampler.output_frames_max()],
             resampler,
+            dc: DcBlocker::new(config.sample_rate),
             chunk: vec![0.0; INPUT_CHUNK],
             chunk_len: 0,
             hop: vec![0.0; config.frame_size],
@@ -105,6 +108,7 @@ impl Listener {
     pub fn reset(&mut self) {
         self.resampler.reset();
         self.chunk_len = 0;
+        self.dc.reset();
         self.hop_len = 0;
         self.analyser.reset();
         self.count = 0;
@@ -153,7 +157,7 @@ impl Listener {
     fn resample(&mut self) {
         let produced = resample_chunk(&mut self.resampler, &self.chunk, &mut self.resampled);
         for i in 0..produced {
-            self.hop[self.hop_len] = self.resampled[i];
+            self.hop[self.hop_len] = self.dc.next(self.resampled[i]);
             self.hop_len += 1;
             if self.hop_len == self.hop.len() {
                 self.hop_len = 0;

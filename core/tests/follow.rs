@@ -2,7 +2,7 @@
 //! exactly free generation at follow 0, the posterior reconstruction at follow 1, the same
 //! however it is cut into pieces, and closer to its input the more it follows; and a Stream
 //! that follows a live input (`Listener`): block-size invariant, finite whatever comes in,
-//! an onset heard after the latency it reports.
+//! deaf to a DC offset, an onset heard after the latency it reports.
 
 mod common;
 
@@ -156,6 +156,35 @@ mod live {
         let a = follow(&model, &input, 0.7, &[64], -50.0);
         assert_ne!(a, free, "following changes the voice");
         assert_eq!(a, follow(&model, &input, 0.7, &[1, 511, 37, 2048], -50.0), "block sizes");
+    }
+
+    /// The Listener's newest frame after each 10 ms block of `input`, and its gate.
+    fn heard(model: &Model, input: &[f32]) -> Vec<(Vec<f32>, bool)> {
+        let mut listener = Listener::new(&model.config, RATE).unwrap();
+        let block = RATE as usize / 100;
+        let mut frames = Vec::new();
+        for chunk in input.chunks(block) {
+            listener.push(chunk);
+            if let Some((frame, open)) = listener.frame_at(listener.pushed()) {
+                frames.push((frame.to_vec(), open));
+            }
+        }
+        frames
+    }
+
+    #[test]
+    fn a_dc_offset_on_the_input_changes_nothing_the_voice_hears() {
+        let model = builtin();
+        let input = sung(2.0, 150.0);
+        let shifted: Vec<f32> = input.iter().map(|v| v + 0.05).collect();
+        let (plain, offset) = (heard(&model, &input), heard(&model, &shifted));
+        assert_eq!(plain.len(), offset.len());
+        // After the first 0.25 s, where the offset's onset decays (16 ms time constant).
+        for (k, ((a, open_a), (b, open_b))) in plain.iter().zip(&offset).enumerate().skip(25) {
+            assert_eq!(open_a, open_b, "the gate at block {k}");
+            let worst = a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
+            assert!(worst < 0.05, "block {k}: frames {worst} apart");
+        }
     }
 
     #[test]

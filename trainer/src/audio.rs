@@ -1,7 +1,8 @@
 //! Reading recordings through symphonia: WAV (every PCM width, 32/64-bit float,
-//! WAVE_FORMAT_EXTENSIBLE), FLAC, MP3, OGG Vorbis, AIFF and M4A/AAC, mixed to mono and
-//! resampled to the model rate, with errors that name the file and the reason. A file cut
-//! short (a recorder that crashed) is read up to its last whole packet, with a warning.
+//! WAVE_FORMAT_EXTENSIBLE), FLAC, MP3, OGG Vorbis, AIFF and M4A/AAC, mixed to mono, rid of
+//! any DC offset and resampled to the model rate, with errors that name the file and the
+//! reason. A file cut short (a recorder that crashed) is read up to its last whole packet,
+//! with a warning.
 
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -19,6 +20,7 @@ use symphonia::core::formats::FormatOptions;
 use symphonia::core::io::MediaSourceStream;
 use symphonia::core::meta::MetadataOptions;
 use symphonia::core::probe::Hint;
+use vrnn_core::dc::remove_dc;
 
 /// Peak below which a recording counts as silence (-100 dBFS).
 pub const SILENCE: f32 = 1e-5;
@@ -158,7 +160,7 @@ fn decode(path: &Path) -> Result<Decoded> {
     Ok(Decoded { samples, channels, rate })
 }
 
-/// Reads a recording as mono f32 at `rate` Hz. `min_seconds` is the shortest accepted.
+/// Reads a recording as mono f32 at `rate` Hz, without its DC offset. `min_seconds` is the shortest accepted.
 pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     let name = path.display();
     let Decoded { samples: interleaved, channels, rate: file_rate } = decode(path)?;
@@ -168,7 +170,7 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     if let Some(i) = interleaved.iter().position(|v| !v.is_finite()) {
         bail!("{name}: sample {} (channel {}) is not finite", i / channels, i % channels);
     }
-    let mono: Vec<f32> = interleaved
+    let mut mono: Vec<f32> = interleaved
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
         .collect();
@@ -178,6 +180,8 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
             "{name}: {seconds:.2} s is too short; at least {min_seconds:.2} s of audio is needed"
         );
     }
+    // Before the silence check, so that an offset with nothing on it counts as silence.
+    remove_dc(&mut mono, file_rate);
     if mono.iter().all(|v| v.abs() < SILENCE) {
         bail!("{name}: the recording is silent (peak below -100 dBFS)");
     }

@@ -1,6 +1,7 @@
 //! Recordings in every common format load as mono at the model rate (the same samples as
-//! the original within the codec's tolerance); truncated files load what they hold, with a
-//! warning; every bad input gives an error that names the file and the reason.
+//! the original within the codec's tolerance), without a DC offset; truncated files load
+//! what they hold, with a warning; every bad input gives an error that names the file and
+//! the reason.
 
 mod common;
 
@@ -91,12 +92,34 @@ fn bad_recordings_are_refused_with_the_file_and_the_reason() {
     let e = fit_error(&[&p("silent.wav")]);
     assert!(e.contains("silent.wav") && e.contains("silent"), "{e}");
 
+    // A DC offset with nothing on it (a disconnected input) is silence too.
+    common::write_float_wav(&dir.join("offset.wav"), 16_000, 1, &vec![0.2; 40_000]);
+    let e = fit_error(&[&p("offset.wav")]);
+    assert!(e.contains("offset.wav") && e.contains("silent"), "{e}");
+
     let e = fit_error(&[&p("missing.wav")]);
     assert!(e.contains("missing.wav"), "{e}");
 
     std::fs::create_dir_all(dir.join("nothing")).unwrap();
     let e = fit_error(&[&p("nothing")]);
     assert!(e.contains("nothing") && e.contains("no audio file"), "{e}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_dc_offset_is_removed_on_loading() {
+    let dir = common::temp_dir("dc");
+    let tone = common::tone(44_100, 2.5);
+    let shifted: Vec<f32> = tone.iter().map(|v| v + 0.1).collect();
+    common::write_float_wav(&dir.join("plain.wav"), 44_100, 1, &tone);
+    common::write_float_wav(&dir.join("shifted.wav"), 44_100, 1, &shifted);
+    let plain = load_mono(&dir.join("plain.wav"), 16_000, 0.0).unwrap();
+    let loaded = load_mono(&dir.join("shifted.wav"), 16_000, 0.0).unwrap();
+    // From the first sample on: no step where the recording starts.
+    let worst = plain.iter().zip(&loaded).map(|(a, b)| (a - b).abs()).fold(0.0, f32::max);
+    assert!(worst < 1e-4, "the offset left {worst}");
+    let mean = loaded.iter().sum::<f32>() / loaded.len() as f32;
+    assert!(mean.abs() < 1e-3, "mean {mean}");
     std::fs::remove_dir_all(dir).unwrap();
 }
 
