@@ -227,6 +227,7 @@ mod live {
             let quiet = (onset / 2..onset - 96).step_by(96).map(rms).fold(0.0f32, f32::max);
             assert!(quiet < 0.05 * loud, "silence in, (near) silence out: {quiet} vs {loud}");
             let heard = (onset..).step_by(16).find(|&a| rms(a) > 0.1 * loud).unwrap() - onset;
+            eprintln!("block {block}: heard after {heard}, reported {reported}");
             let frame = 600; // 200 samples at 16 kHz, at 48 kHz
             assert!(
                 heard.abs_diff(reported) <= frame,
