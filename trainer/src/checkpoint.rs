@@ -10,6 +10,7 @@ use safetensors::tensor::{Dtype, SafeTensors, TensorView};
 use serde::{Deserialize, Serialize};
 use vrnn_core::{write_atomic, ModelConfig, ModelFile};
 
+use crate::early_stop::Best;
 use crate::net::Net;
 use crate::optim::Adam;
 
@@ -25,6 +26,10 @@ pub struct TrainingState {
     pub seed: u64,
     pub skipped: u64,
     pub elapsed_s: f64,
+    /// The best validation so far (whose weights the model file holds); checkpoints written
+    /// before it existed resume with none.
+    #[serde(default)]
+    pub best: Best,
 }
 
 fn to_f32(t: &Tensor) -> Result<Vec<f32>> {

@@ -15,6 +15,7 @@ use vrnn_core::{Cell, Domain, ModelConfig, Rng};
 
 use crate::checkpoint::{self, TrainingState};
 use crate::dataset::Dataset;
+use crate::early_stop::{Best, Verdict};
 use crate::fused::Engine;
 use crate::net::Net;
 use crate::optim::{Adam, Update};
@@ -108,6 +109,11 @@ pub struct FitOptions {
     pub checkpoint_every: u64,
     #[arg(long, default_value_t = 250)]
     pub val_every: u64,
+    /// Stop once this many validations in a row (one every --val-every steps) have not
+    /// improved on the best; 0 trains for the whole budget. The model file always holds
+    /// the weights that validated best.
+    #[arg(long, default_value_t = 8)]
+    pub patience: u32,
     /// KL warm-up: the KL term's weight rises linearly from 0 to 1 over this many steps
     /// (0, the default and the paper's setting: off). Helps a latent that collapses early.
     #[arg(long, default_value_t = 0)]
@@ -193,8 +199,10 @@ pub struct FitReport {
     pub outputs: Outputs,
     /// The sound-match report against the training audio (unless skipped or interrupted).
     pub sound: Option<report::SoundReport>,
+    /// Steps run, and the step whose weights the model holds (the best validated).
     pub steps: u64,
-    /// Validation negative ELBO per frame, normalised space.
+    pub model_step: u64,
+    /// The model's validation negative ELBO per frame, normalised space.
     pub val_nelbo: f64,
     /// The same in the raw waveform's scale (compares across normalisations and the
     /// waveform domains; for hnm models, in the raw scale of its parameters).
@@ -335,15 +343,23 @@ fn plot_curves(metrics: &Path, curves: &Path) -> Result<()> {
     )
 }
 
-fn save_all(
+/// Takes a validation into `state.best` (none when there is no validation audio: every
+/// result then counts as the best, so the model follows the run).
+fn keep_if_best(state: &mut TrainingState, val_nelbo: f64, patience: u32, val: &[f32]) -> Verdict {
+    if val.is_empty() {
+        return Verdict::Best;
+    }
+    state.best.observe(state.step, val_nelbo, patience)
+}
+
+/// Writes the current weights as the model (atomically), with where they came from.
+fn save_model(
     out: &Outputs,
     state: &TrainingState,
     net: &Net,
-    adam: &Adam,
     data: &Dataset,
     val_nelbo: Option<f64>,
 ) -> Result<()> {
-    checkpoint::save(&out.checkpoint, state, net, adam)?;
     let mut config = state.config.clone();
     config.provenance = vrnn_core::Provenance {
         data: data
@@ -436,6 +452,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             seed: opts.seed,
             skipped: 0,
             elapsed_s: 0.0,
+            best: Best::default(),
         };
         (state, net, adam)
     };
@@ -506,6 +523,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let mut bad_in_a_row = 0;
     let mut collapse = CollapseWatch::default();
     let mut interrupted = false;
+    let mut stopped_early = false;
     let (mut window_loss, mut window_kl, mut window_nll, mut window_n) = (0.0, 0.0, 0.0, 0u32);
     let mut window_start = Instant::now();
     let frames_per_step = (opts.batch * opts.seq_len) as f64;
@@ -547,8 +565,14 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             }
         }
         let validate_now = state.step % opts.val_every == 0 || state.step == total_steps;
+        let mut patience_ran_out = false;
         if validate_now {
-            last_val = Some(validate(&net, &val, opts, &device)?);
+            let v = validate(&net, &val, opts, &device)?;
+            last_val = Some(v);
+            match keep_if_best(&mut state, v, opts.patience, &val) {
+                Verdict::Best => save_model(&out, &state, &net, &data, Some(v))?,
+                Verdict::NotBetter { stop } => patience_ran_out = stop,
+            }
         }
         if state.step % 10 == 0 || validate_now {
             if window_n > 0 && config.has_latent() && collapse.observe(window_kl / window_n as f64)
@@ -584,18 +608,50 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         if state.step % opts.checkpoint_every == 0 {
             state.adam_t = adam.t;
             state.elapsed_s = base_elapsed + started.elapsed().as_secs_f64();
-            save_all(&out, &state, &net, &adam, &data, last_val)?;
+            checkpoint::save(&out.checkpoint, &state, &net, &adam)?;
+            if state.best.val_nelbo.is_none() {
+                // Nothing validated since step 0 yet (or no validation audio): until then
+                // the model follows the checkpoints.
+                save_model(&out, &state, &net, &data, last_val)?;
+            }
+        }
+        if patience_ran_out {
+            stopped_early = true;
+            break;
         }
     }
     bar.finish_and_clear();
-    let val_nelbo = validate(&net, &val, opts, &device)?;
+    // The last step was validated in the loop unless time, Ctrl-C or patience ended it.
+    let validated = state.step % opts.val_every == 0 || state.step == total_steps;
+    let last_val_nelbo = match last_val {
+        Some(v) if validated => v,
+        _ => {
+            let v = validate(&net, &val, opts, &device)?;
+            if keep_if_best(&mut state, v, 0, &val) == Verdict::Best {
+                save_model(&out, &state, &net, &data, Some(v))?;
+            }
+            v
+        }
+    };
+    if !out.model.exists() {
+        // No model yet: no step ran, or resumed after the model file was deleted.
+        save_model(&out, &state, &net, &data, Some(last_val_nelbo))?;
+    }
     state.adam_t = adam.t;
     state.elapsed_s = base_elapsed + started.elapsed().as_secs_f64();
-    save_all(&out, &state, &net, &adam, &data, Some(val_nelbo))?;
+    checkpoint::save(&out.checkpoint, &state, &net, &adam)?;
     append_metrics(
         &out.metrics,
-        &serde_json::json!({"step": state.step, "val_nelbo": val_nelbo, "elapsed_s": state.elapsed_s, "skipped": state.skipped}),
+        &serde_json::json!({"step": state.step, "val_nelbo": last_val_nelbo, "elapsed_s": state.elapsed_s, "skipped": state.skipped}),
     )?;
+    if stopped_early && !opts.quiet {
+        eprintln!(
+            "validation has not improved for {} validations since step {}: stopped at step {} (--patience)",
+            opts.patience, state.best.step, state.step
+        );
+    }
+    let (model_step, val_nelbo) =
+        state.best.val_nelbo.map_or((state.step, last_val_nelbo), |v| (state.best.step, v));
     if let Err(e) = plot_curves(&out.metrics, &out.curves) {
         eprintln!("warning: could not draw {}: {e:#}", out.curves.display());
     }
@@ -608,6 +664,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
         sound,
         outputs: out,
         steps: state.step,
+        model_step,
         val_nelbo,
         val_nelbo_raw: val_nelbo + config.normalisation.log_det(config.frame_dim()),
         initial_val_nelbo: initial_val,

@@ -7,6 +7,7 @@ pub mod checkpoint;
 pub mod compare;
 pub mod dataset;
 pub mod device;
+pub mod early_stop;
 pub mod eval;
 pub mod fit;
 pub mod fused;

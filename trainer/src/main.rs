@@ -192,7 +192,12 @@ fn run(cli: Cli) -> Result<()> {
             } else {
                 "the raw scale of the vocoder parameters, not a waveform likelihood"
             };
-            println!("model: {}\nvalidation negative ELBO: {:.3} nats per frame{change} ({:.3} in {scale}), {} steps, {} skipped batches", o.model.display(), r.val_nelbo, r.val_nelbo_raw, r.steps, r.skipped);
+            let which = if r.model_step == r.steps {
+                format!("{} steps", r.steps)
+            } else {
+                format!("the weights of step {} (the best validated) of {} steps", r.model_step, r.steps)
+            };
+            println!("model: {}\nvalidation negative ELBO: {:.3} nats per frame{change} ({:.3} in {scale}), {which}, {} skipped batches", o.model.display(), r.val_nelbo, r.val_nelbo_raw, r.skipped);
             println!(
                 "checkpoint: {}\nmetrics: {}\ncurves: {}",
                 o.checkpoint.display(),

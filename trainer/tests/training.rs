@@ -1,5 +1,6 @@
-//! Training end to end: the tiny preset learns, the result plays in vrnn-core, and a run
-//! killed mid-way resumes to exactly the model an uninterrupted run makes.
+//! Training end to end: the tiny preset learns, the result plays in vrnn-core, a run
+//! killed mid-way resumes to exactly the model an uninterrupted run makes, and the model
+//! is the best validated one, the run stopping once validation stops improving.
 
 mod common;
 
@@ -102,6 +103,38 @@ fn killed_run_resumes_to_the_same_model() {
         let worst = va.iter().zip(vb).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max);
         assert!(worst <= 1e-6, "{name} differs by {worst}");
     }
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn the_model_is_the_best_validated_and_the_run_stops_when_validation_stops_improving() {
+    let dir = common::temp_dir("early-stop");
+    let path = dir.join("e.vrnn");
+    let mut o = common::tiny_fit(path.clone(), 2000);
+    (o.val_every, o.patience) = (20, 3);
+    let report = fit(&o).unwrap();
+    // The validations after step 0, from the metrics file.
+    let metrics = std::fs::read_to_string(path.with_extension("metrics.jsonl")).unwrap();
+    let vals: Vec<(u64, f64)> = metrics
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter_map(|v| Some((v["step"].as_u64()?, v["val_nelbo"].as_f64()?)))
+        .filter(|(step, _)| *step > 0)
+        .collect();
+    let (best_step, best) = vals.iter().copied().min_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
+    assert!(report.steps < 2000, "a tiny model on 3 s overfits long before 2000 steps");
+    assert_eq!(report.steps, best_step + 3 * 20, "stopped 3 validations after the best: {vals:?}");
+    assert_eq!((report.model_step, report.val_nelbo), (best_step, best));
+    let model = ModelFile::load(&path).unwrap();
+    assert_eq!(model.config.provenance.steps, best_step);
+    assert_eq!(model.config.provenance.validation_nelbo, Some(best));
+    // The checkpoint goes on from the last step: resuming continues the run, not the model.
+    let ckpt = std::fs::read(path.with_extension("ckpt")).unwrap();
+    let (_, meta) = safetensors::SafeTensors::read_metadata(&ckpt).unwrap();
+    let state = &meta.metadata().as_ref().unwrap()["vrnn_training_state"];
+    let state: serde_json::Value = serde_json::from_str(state).unwrap();
+    assert_eq!(state["step"], report.steps);
+    assert_eq!(state["best"]["step"], best_step);
     std::fs::remove_dir_all(dir).unwrap();
 }
 
