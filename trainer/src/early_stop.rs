@@ -57,7 +57,11 @@ mod tests {
         assert_eq!(best.observe(1500, 7.5, 3), Verdict::Best);
         assert_eq!(best.since, 0);
         for step in [1750, 2000, 2250] {
-            assert_eq!(best.observe(step, 9.0, 0), Verdict::NotBetter { stop: false }, "no patience");
+            assert_eq!(
+                best.observe(step, 9.0, 0),
+                Verdict::NotBetter { stop: false },
+                "no patience"
+            );
         }
     }
 }

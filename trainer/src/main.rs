@@ -195,7 +195,10 @@ fn run(cli: Cli) -> Result<()> {
             let which = if r.model_step == r.steps {
                 format!("{} steps", r.steps)
             } else {
-                format!("the weights of step {} (the best validated) of {} steps", r.model_step, r.steps)
+                format!(
+                    "the weights of step {} (the best validated) of {} steps",
+                    r.model_step, r.steps
+                )
             };
             println!("model: {}\nvalidation negative ELBO: {:.3} nats per frame{change} ({:.3} in {scale}), {which}, {} skipped batches", o.model.display(), r.val_nelbo, r.val_nelbo_raw, r.skipped);
             println!(
