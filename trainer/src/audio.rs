@@ -160,8 +160,24 @@ fn decode(path: &Path) -> Result<Decoded> {
     Ok(Decoded { samples, channels, rate })
 }
 
-/// Reads a recording as mono f32 at `rate` Hz, without its DC offset. `min_seconds` is the shortest accepted.
+/// Reads a recording as mono f32 at `rate` Hz, without its DC offset. `min_seconds` is the
+/// shortest accepted.
 pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
+    Ok(load_recording(path, rate, min_seconds)?.samples)
+}
+
+/// A recording as `load_mono` reads it, and how much of it clips.
+pub struct Recording {
+    pub samples: Vec<f32>,
+    /// The share of its samples in flat tops (see `clipped_share`).
+    pub clipped: f64,
+}
+
+/// Share of clipped samples above which fit warns (one in a thousand).
+pub const CLIPPED_WARNING: f64 = 1e-3;
+
+/// `load_mono`, with the share of the file's samples that clip.
+pub fn load_recording(path: &Path, rate: u32, min_seconds: f64) -> Result<Recording> {
     let name = path.display();
     let Decoded { samples: interleaved, channels, rate: file_rate } = decode(path)?;
     if interleaved.is_empty() {
@@ -170,6 +186,7 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     if let Some(i) = interleaved.iter().position(|v| !v.is_finite()) {
         bail!("{name}: sample {} (channel {}) is not finite", i / channels, i % channels);
     }
+    let clipped = clipped_share(&interleaved, channels);
     let mut mono: Vec<f32> = interleaved
         .chunks_exact(channels)
         .map(|frame| frame.iter().sum::<f32>() / channels as f32)
@@ -185,10 +202,33 @@ pub fn load_mono(path: &Path, rate: u32, min_seconds: f64) -> Result<Vec<f32>> {
     if mono.iter().all(|v| v.abs() < SILENCE) {
         bail!("{name}: the recording is silent (peak below -100 dBFS)");
     }
-    if file_rate == rate {
-        return Ok(mono);
+    let samples = if file_rate == rate {
+        mono
+    } else {
+        resample(&mono, file_rate, rate).with_context(|| format!("{name}: resampling failed"))?
+    };
+    Ok(Recording { samples, clipped })
+}
+
+/// The share of samples in flat tops: runs of three or more equal samples at the channel's
+/// own peak (within 1 %), wherever the peak is (a clipped take turned down still has them).
+/// Speech and music reach their peak for a sample or two; a recording that clipped sits on
+/// it.
+pub fn clipped_share(interleaved: &[f32], channels: usize) -> f64 {
+    let mut flat = 0usize;
+    for c in 0..channels {
+        let channel: Vec<f32> = interleaved.iter().skip(c).step_by(channels).copied().collect();
+        let peak = channel.iter().fold(0.0f32, |m, v| m.max(v.abs()));
+        if peak == 0.0 {
+            continue;
+        }
+        for run in channel.chunk_by(|a, b| a == b) {
+            if run.len() >= 3 && run[0].abs() >= 0.99 * peak {
+                flat += run.len();
+            }
+        }
     }
-    resample(&mono, file_rate, rate).with_context(|| format!("{name}: resampling failed"))
+    flat as f64 / interleaved.len() as f64
 }
 
 /// Every recording of `inputs` (files or folders) as mono at `rate`, each at least

@@ -59,7 +59,15 @@ impl Dataset {
         let (mut train_audio, mut val_audio) = (Vec::new(), Vec::new());
         let mut samples = 0;
         for path in files {
-            let x = audio::load_mono(path, rate, min_seconds)?;
+            let recording = audio::load_recording(path, rate, min_seconds)?;
+            if recording.clipped > audio::CLIPPED_WARNING {
+                eprintln!(
+                    "warning: {}: {:.1} % of its samples sit flat at its peak: the recording clips, and a model learns the distortion (record it at a lower level)",
+                    path.display(),
+                    100.0 * recording.clipped
+                );
+            }
+            let x = recording.samples;
             samples += x.len();
             let val_len = ((x.len() as f64 * val_split) as usize)
                 .clamp(samples_per_window, x.len() - samples_per_window);

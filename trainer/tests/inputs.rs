@@ -1,7 +1,7 @@
 //! Recordings in every common format load as mono at the model rate (the same samples as
 //! the original within the codec's tolerance), without a DC offset; truncated files load
-//! what they hold, with a warning; every bad input gives an error that names the file and
-//! the reason.
+//! what they hold, with a warning; a clipped take is told apart from a clean one; every bad
+//! input gives an error that names the file and the reason.
 
 mod common;
 
@@ -120,6 +120,33 @@ fn a_dc_offset_is_removed_on_loading() {
     assert!(worst < 1e-4, "the offset left {worst}");
     let mean = loaded.iter().sum::<f32>() / loaded.len() as f32;
     assert!(mean.abs() < 1e-3, "mean {mean}");
+    std::fs::remove_dir_all(dir).unwrap();
+}
+
+#[test]
+fn a_recording_that_clips_is_told_apart_from_one_that_does_not() {
+    use vrnn_trainer::audio::{load_recording, CLIPPED_WARNING};
+    let share = |p: &std::path::Path| load_recording(p, 16_000, 0.0).unwrap().clipped;
+    // Every real recording here, speech and its codecs, reaches its peak without sitting on it.
+    let mut clean: Vec<std::path::PathBuf> =
+        ["voice/awb_flite_16k.wav", "voice/voice.wav"].iter().map(|p| common::data(p)).collect();
+    clean.push(common::arctic());
+    for ext in ["flac", "mp3", "ogg", "m4a", "aiff"] {
+        clean.push(common::data(&format!("formats/a0009.{ext}")));
+    }
+    for p in &clean {
+        assert!(share(p) < CLIPPED_WARNING / 10.0, "{}: {}", p.display(), share(p));
+    }
+    // The same speech driven 12 dB into full scale, then that take turned down by 6 dB.
+    let dir = common::temp_dir("clipping");
+    let speech = load_recording(&common::arctic(), 16_000, 0.0).unwrap().samples;
+    let hot: Vec<f32> = speech.iter().map(|v| (v * 4.0).clamp(-1.0, 1.0)).collect();
+    let down: Vec<f32> = hot.iter().map(|v| v * 0.5).collect();
+    for (name, x) in [("hot.wav", &hot), ("down.wav", &down)] {
+        common::write_int_wav(&dir.join(name), 16_000, 1, 16, x);
+        let s = share(&dir.join(name));
+        assert!(s > 10.0 * CLIPPED_WARNING, "{name}: {s}");
+    }
     std::fs::remove_dir_all(dir).unwrap();
 }
 
