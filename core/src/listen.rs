@@ -1,9 +1,9 @@
 //! Live input: host-rate samples in, the model's frames out. The input is cleaned (nothing
 //! non-finite, denormal or beyond +-4 gets through), resampled to the model's rate, rid of
-//! any DC offset (as the trainer's recordings are), cut into hops and analysed in the model's domain (`domain::LiveAnalyser`); each frame is
-//! kept with the host sample at which it was complete and whether the input gate was open,
-//! so that a Stream that follows the input picks the same frame at the same moment however
-//! the host slices its blocks. Allocation-free after construction.
+//! any DC offset (as the trainer's recordings are), cut into hops and analysed in the
+//! model's domain (`domain::LiveAnalyser`); each frame is kept with the host sample at
+//! which it was complete and whether the input gate was open, so that a Stream that follows
+//! the input picks the same frame at the same moment however the host slices its blocks. Allocation-free after construction.
 
 use rubato::{Async, FixedAsync, Resampler};
 

@@ -214,7 +214,7 @@ pub fn load_recording(path: &Path, rate: u32, min_seconds: f64) -> Result<Record
 /// own peak (within 1 %), wherever the peak is (a clipped take turned down still has them).
 /// Speech and music reach their peak for a sample or two; a recording that clipped sits on
 /// it.
-pub fn clipped_share(interleaved: &[f32], channels: usize) -> f64 {
+fn clipped_share(interleaved: &[f32], channels: usize) -> f64 {
     let mut flat = 0usize;
     for c in 0..channels {
         let channel: Vec<f32> = interleaved.iter().skip(c).step_by(channels).copied().collect();

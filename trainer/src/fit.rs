@@ -343,15 +343,6 @@ fn plot_curves(metrics: &Path, curves: &Path) -> Result<()> {
     )
 }
 
-/// Takes a validation into `state.best` (none when there is no validation audio: every
-/// result then counts as the best, so the model follows the run).
-fn keep_if_best(state: &mut TrainingState, val_nelbo: f64, patience: u32, val: &[f32]) -> Verdict {
-    if val.is_empty() {
-        return Verdict::Best;
-    }
-    state.best.observe(state.step, val_nelbo, patience)
-}
-
 /// Writes the current weights as the model (atomically), with where they came from.
 fn save_model(
     out: &Outputs,
@@ -527,6 +518,7 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     let (mut window_loss, mut window_kl, mut window_nll, mut window_n) = (0.0, 0.0, 0.0, 0u32);
     let mut window_start = Instant::now();
     let frames_per_step = (opts.batch * opts.seq_len) as f64;
+    let validation_due = |step: u64| step.is_multiple_of(opts.val_every) || step == total_steps;
     while state.step < total_steps {
         let run_s = started.elapsed().as_secs_f64();
         if stop.load(Ordering::SeqCst) {
@@ -564,12 +556,12 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
                 );
             }
         }
-        let validate_now = state.step % opts.val_every == 0 || state.step == total_steps;
+        let validate_now = validation_due(state.step);
         let mut patience_ran_out = false;
         if validate_now {
             let v = validate(&net, &val, opts, &device)?;
             last_val = Some(v);
-            match keep_if_best(&mut state, v, opts.patience, &val) {
+            match state.best.observe(state.step, v, opts.patience) {
                 Verdict::Best => save_model(&out, &state, &net, &data, Some(v))?,
                 Verdict::NotBetter { stop } => patience_ran_out = stop,
             }
@@ -610,8 +602,8 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
             state.elapsed_s = base_elapsed + started.elapsed().as_secs_f64();
             checkpoint::save(&out.checkpoint, &state, &net, &adam)?;
             if state.best.val_nelbo.is_none() {
-                // Nothing validated since step 0 yet (or no validation audio): until then
-                // the model follows the checkpoints.
+                // Nothing validated since step 0 yet: until then the model follows the
+                // checkpoints.
                 save_model(&out, &state, &net, &data, last_val)?;
             }
         }
@@ -622,12 +614,11 @@ pub fn fit(opts: &FitOptions) -> Result<FitReport> {
     }
     bar.finish_and_clear();
     // The last step was validated in the loop unless time, Ctrl-C or patience ended it.
-    let validated = state.step % opts.val_every == 0 || state.step == total_steps;
     let last_val_nelbo = match last_val {
-        Some(v) if validated => v,
+        Some(v) if validation_due(state.step) => v,
         _ => {
             let v = validate(&net, &val, opts, &device)?;
-            if keep_if_best(&mut state, v, 0, &val) == Verdict::Best {
+            if state.best.observe(state.step, v, 0) == Verdict::Best {
                 save_model(&out, &state, &net, &data, Some(v))?;
             }
             v
